@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MATHJAX := node_modules/mathjax/package.json
 
 .PHONY: install train test lint format bench docs serve clean
 
@@ -19,7 +20,12 @@ install: $(STAMP)
 train: $(STAMP)
 	$(BIN)/nlpmlp train
 
-test: $(STAMP)
+# MathJax comes from the npm registry at build time; node_modules is not committed.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(MATHJAX)
+
+test: $(STAMP) $(MATHJAX)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -34,6 +40,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+docs: $(STAMP) $(MATHJAX)
+	$(BIN)/mkdocs build --strict
+
+serve: $(STAMP) $(MATHJAX)
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) site build *.egg-info
