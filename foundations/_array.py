@@ -22,7 +22,11 @@ def namespace(*arrays: Array) -> Any:
     Plain Python numbers and ``None`` are ignored, so ``namespace(x, 2.0)`` is
     the namespace of ``x``.
     """
-    real = [a for a in arrays if a is not None and not isinstance(a, (int, float))]
+    real = [
+        np.asarray(a) if isinstance(a, (list, tuple)) else a
+        for a in arrays
+        if a is not None and not isinstance(a, (int, float))
+    ]
     if not real:
         return array_api_compat.array_namespace(np.asarray(0.0))
     return array_api_compat.array_namespace(*real)

@@ -82,7 +82,9 @@ def sigmoid(v: Array, a: float = 1.0) -> Array:
     v = as_float_array(v, "v", xp)
     _check_slope(a)
     av = a * v
-    e = xp.exp(-xp.abs(av))
+    # exp(-|av|) never overflows; written as a where so the gradient at 0 is
+    # the one-sided slope rather than torch's zero subgradient of abs.
+    e = xp.exp(xp.where(av >= 0, -av, av))
     return xp.where(av >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
@@ -204,7 +206,7 @@ def gelu(v: Array, approximate: str = "none") -> Array:
     if _check_approximate(approximate) == "tanh":
         t = xp.tanh(_SQRT_2_OVER_PI * (v + _GELU_TANH_CUBIC * v * v * v))
         return 0.5 * v * (1.0 + t)
-    return 0.5 * v * (1.0 + _erf(v / _SQRT_2))
+    return 0.5 * v * _erfc(-v / _SQRT_2)
 
 
 def gelu_derivative(v: Array, approximate: str = "none") -> Array:
@@ -236,7 +238,7 @@ def gelu_derivative(v: Array, approximate: str = "none") -> Array:
         t = xp.tanh(_SQRT_2_OVER_PI * (v + _GELU_TANH_CUBIC * v * v * v))
         du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * v * v)
         return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du
-    cdf = 0.5 * (1.0 + _erf(v / _SQRT_2))
+    cdf = 0.5 * _erfc(-v / _SQRT_2)
     pdf = _INV_SQRT_2PI * xp.exp(-0.5 * v * v)
     return cdf + v * pdf
 
@@ -328,14 +330,15 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
-def _erf(x: Array) -> Array:
-    # The array API standard has no erf; torch's is accurate to float64
-    # rounding and is a hard dependency, so NumPy input goes through it.
+def _erfc(x: Array) -> Array:
+    # Phi(v) = erfc(-v / sqrt 2) / 2 keeps full relative precision in the left
+    # tail, where 1 + erf(v / sqrt 2) cancels. The array API standard has no
+    # erfc; torch is a hard dependency, so NumPy input goes through torch's.
     import torch
 
     if is_torch(x):
-        return torch.special.erf(x)
-    return torch.special.erf(torch.from_numpy(np.asarray(x))).numpy()
+        return torch.special.erfc(x)
+    return torch.special.erfc(torch.from_numpy(np.asarray(x))).numpy()
 
 
 def _check_slope(a: float) -> None:

@@ -28,7 +28,7 @@ __all__ = ["BlockCache", "BlockGradients", "block_backward", "block_forward"]
 
 
 class BlockCache(NamedTuple):
-    r"""What the forward pass of a block keeps for its backward pass.
+    r"""Arrays that the forward pass of a block keeps for its backward pass.
 
     ``x`` is the input $y^{(0)}$, ``v`` the hidden induced local fields
     $v^{(1)}$ and ``h`` the hidden outputs $y^{(1)} = \varphi(v^{(1)})$,
