@@ -29,10 +29,10 @@ __all__ = [
 
 
 def sigmoid(z: Array) -> Array:
-    r"""Compute the logistic output :math:`\sigma(z) = 1 / (1 + e^{-z})`.
+    r"""Compute the logistic output $\sigma(z) = 1 / (1 + e^{-z})$.
 
-    Fits a two-class problem: :math:`\sigma(z)` is the probability of the
-    positive class given the logit :math:`z`.
+    Fits a two-class problem: $\sigma(z)$ is the probability of the
+    positive class given the logit $z$.
 
     Parameters
     ----------
@@ -42,7 +42,7 @@ def sigmoid(z: Array) -> Array:
     Returns
     -------
     array or tensor, shape of ``z``
-        Probabilities in :math:`[0, 1]`.
+        Probabilities in $[0, 1]$.
 
     Raises
     ------
@@ -51,9 +51,9 @@ def sigmoid(z: Array) -> Array:
 
     Notes
     -----
-    With :math:`m = -|z|`, the function is computed as :math:`1 / (1 + e^{m})`
-    for :math:`z \ge 0` and :math:`e^{m} / (1 + e^{m})` for :math:`z < 0`, so
-    the exponential never overflows, even at :math:`z = \pm 1000`.
+    With $m = -|z|$, the function is computed as $1 / (1 + e^{m})$
+    for $z \ge 0$ and $e^{m} / (1 + e^{m})$ for $z < 0$, so
+    the exponential never overflows, even at $z = \pm 1000$.
 
     Examples
     --------
@@ -76,7 +76,7 @@ def sigmoid(z: Array) -> Array:
 def sigmoid_jvp(z: Array, v: Array) -> Array:
     r"""Multiply the Jacobian of ``sigmoid`` at ``z`` by ``v``.
 
-    The Jacobian is diagonal, :math:`\sigma'(z) = \sigma(z)(1 - \sigma(z))`,
+    The Jacobian is diagonal, $\sigma'(z) = \sigma(z)(1 - \sigma(z))$,
     so the product is elementwise.
 
     Parameters
@@ -89,7 +89,7 @@ def sigmoid_jvp(z: Array, v: Array) -> Array:
     Returns
     -------
     array or tensor, shape of ``z``
-        :math:`\sigma(z)(1 - \sigma(z))\, v`.
+        $\sigma(z)(1 - \sigma(z))\, v$.
 
     Examples
     --------
@@ -105,10 +105,10 @@ def sigmoid_jvp(z: Array, v: Array) -> Array:
 
 
 def softmax(z: Array, axis: int = -1) -> Array:
-    r"""Compute the softmax output :math:`p_k = e^{z_k} / \sum_j e^{z_j}`.
+    r"""Compute the softmax output $p_k = e^{z_k} / \sum_j e^{z_j}$.
 
-    Fits a problem with several classes: :math:`p_k` is the probability of
-    class :math:`k`, and the entries along ``axis`` sum to one.
+    Fits a problem with several classes: $p_k$ is the probability of
+    class $k$, and the entries along ``axis`` sum to one.
 
     Parameters
     ----------
@@ -151,8 +151,8 @@ def softmax(z: Array, axis: int = -1) -> Array:
 def softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
     r"""Multiply the Jacobian of ``softmax`` at ``z`` by ``v``.
 
-    The Jacobian is :math:`J = \operatorname{diag}(p) - p p^T`, so
-    :math:`J v = p \odot (v - p^T v)`. It is symmetric, so this is also the
+    The Jacobian is $J = \operatorname{diag}(p) - p p^T$, so
+    $J v = p \odot (v - p^T v)$. It is symmetric, so this is also the
     vector-Jacobian product that backpropagation uses.
 
     Parameters
@@ -167,7 +167,7 @@ def softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
     Returns
     -------
     array or tensor, shape of ``z``
-        :math:`J v` along ``axis``.
+        $J v$ along ``axis``.
 
     Examples
     --------
@@ -183,10 +183,10 @@ def softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
 
 
 def log_softmax(z: Array, axis: int = -1) -> Array:
-    r"""Compute :math:`\log p_k = z_k - \log \sum_j e^{z_j}` without overflow.
+    r"""Compute $\log p_k = z_k - \log \sum_j e^{z_j}$ without overflow.
 
     The logarithm of ``softmax``, as the categorical cross-entropy needs it.
-    Computing it directly keeps precision where :math:`p_k` underflows to zero.
+    Computing it directly keeps precision where $p_k$ underflows to zero.
 
     Parameters
     ----------
@@ -207,8 +207,8 @@ def log_softmax(z: Array, axis: int = -1) -> Array:
 
     Notes
     -----
-    With :math:`m = \max_j z_j`,
-    :math:`\log p_k = (z_k - m) - \log \sum_j e^{z_j - m}`. The sum is at least
+    With $m = \max_j z_j$,
+    $\log p_k = (z_k - m) - \log \sum_j e^{z_j - m}$. The sum is at least
     one, so its logarithm is finite.
 
     Examples
@@ -228,8 +228,8 @@ def log_softmax(z: Array, axis: int = -1) -> Array:
 def log_softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
     r"""Multiply the Jacobian of ``log_softmax`` at ``z`` by ``v``.
 
-    The Jacobian is :math:`J = I - \mathbf{1} p^T`, so
-    :math:`J v = v - p^T v`.
+    The Jacobian is $J = I - \mathbf{1} p^T$, so
+    $J v = v - p^T v$.
 
     Parameters
     ----------
@@ -243,7 +243,7 @@ def log_softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
     Returns
     -------
     array or tensor, shape of ``z``
-        :math:`J v` along ``axis``.
+        $J v$ along ``axis``.
 
     Examples
     --------
@@ -259,7 +259,7 @@ def log_softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
 
 
 def identity(z: Array) -> Array:
-    r"""Return the output :math:`y = z` unchanged, for regression.
+    r"""Return the output $y = z$ unchanged, for regression.
 
     Fits a regression problem, where the network predicts real values. Its
     Jacobian is the identity, so the gradient of the cost passes through it
