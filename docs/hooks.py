@@ -1,0 +1,73 @@
+"""MkDocs hooks: add the generated files of the site to the build.
+
+Three kinds of file are made at build time and never committed:
+
+- the figures, drawn by the public functions of ``foundations.plots`` (the
+  table ``FIGURES`` names the function and the arguments of each);
+- MathJax's ``tex-svg.js``, copied from ``node_modules`` (``npm ci`` installs
+  it from ``package-lock.json``), so formulas render with no network;
+- the iframe-worker shim, which lets search run when the site is opened from
+  the file system, also from ``node_modules``.
+
+Each figure is rendered in memory and added with ``File.generated``, so
+``mkdocs build --strict`` still checks every link to it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+
+from foundations import plots
+
+log = logging.getLogger("mkdocs.hooks.figures")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Site path -> file in node_modules. The site paths are the ones mkdocs.yml
+# names in extra_javascript and extra.polyfills.
+VENDORED = {
+    "assets/javascripts/mathjax/tex-svg.js": "mathjax/es5/tex-svg.js",
+    "assets/javascripts/iframe-worker/shim.js": "iframe-worker/shim/index.js",
+}
+
+# Site path -> (plotting function, keyword arguments). Each page shows the call
+# under its figure, so a reader can redraw it with other arguments.
+FIGURES: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+    "figures/activations.png": (plots.plot_activations, {"a": 1.0}),
+}
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    """Add the vendored scripts and the figures to the files of the build."""
+    for site_path, package_path in VENDORED.items():
+        source = ROOT / "node_modules" / package_path
+        if not source.is_file():
+            raise PluginError(
+                f"{source} is missing: run `npm ci` at the repository root "
+                "(or `make docs`) to install the site's scripts"
+            )
+        files.append(File.generated(config, site_path, abs_src_path=str(source)))
+
+    start = time.perf_counter()
+    for site_path, (function, kwargs) in FIGURES.items():
+        files.append(
+            File.generated(config, site_path, content=_render(function, kwargs))
+        )
+    log.info("drew %d figures in %.1f s", len(FIGURES), time.perf_counter() - start)
+    return files
+
+
+def _render(function: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
+    figure = function(**kwargs)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()

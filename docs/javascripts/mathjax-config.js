@@ -1,0 +1,34 @@
+// MathJax 3 settings for formulas that pymdownx.arithmatex wraps in
+// <span class="arithmatex">\( ... \)</span> and <div class="arithmatex">.
+// The site ships tex-svg.js, so nothing is loaded from any other host:
+// "autoload" and "require" are removed because they fetch extensions at read
+// time, and "noundefined" is removed so that an unknown macro is an error
+// (data-mjx-error), which the browser test looks for.
+window.MathJax = {
+  tex: {
+    inlineMath: [["\\(", "\\)"]],
+    displayMath: [["\\[", "\\]"]],
+    processEscapes: true,
+    processEnvironments: true,
+    tags: "ams",
+    packages: { "[-]": ["autoload", "require", "noundefined"] },
+  },
+  svg: {
+    fontCache: "global",
+  },
+  options: {
+    ignoreHtmlClass: ".*|",
+    processHtmlClass: "arithmatex",
+  },
+};
+
+// Material for MkDocs emits document$ on every page load; typeset again then.
+document$.subscribe(() => {
+  if (!window.MathJax.startup || !window.MathJax.typesetPromise) {
+    return;
+  }
+  MathJax.startup.output.clearCache();
+  MathJax.typesetClear();
+  MathJax.texReset();
+  MathJax.typesetPromise();
+});

@@ -1,0 +1,124 @@
+"""Tests of the documentation site: the strict build, the page examples, the
+numbers quoted in the derivations and the offline configuration.
+
+The site is built once per test session into a temporary directory;
+``test_docs_browser.py`` opens the same build in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+MATHJAX = ROOT / "node_modules" / "mathjax" / "es5" / "tex-svg.js"
+PYTHON_BLOCK = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+@functools.cache
+def build_site() -> Path:
+    """Build the site with ``mkdocs build --strict`` and return its directory.
+
+    Cached, so the build runs once per session for both docs test files.
+    """
+    if not MATHJAX.is_file():
+        pytest.fail(f"{MATHJAX} is missing: run `npm ci` at the repository root")
+    site = Path(tempfile.mkdtemp(prefix="site-"))
+    atexit.register(shutil.rmtree, site, ignore_errors=True)
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"mkdocs build failed:\n{result.stderr[-5000:]}"
+    return site
+
+
+def pages() -> list[Path]:
+    return sorted(DOCS.rglob("*.md"))
+
+
+def python_blocks(page: Path) -> list[str]:
+    return PYTHON_BLOCK.findall(page.read_text(encoding="utf-8"))
+
+
+def page_id(page: Path) -> str:
+    return str(page.relative_to(DOCS))
+
+
+def test_build_strict_writes_every_page():
+    site = build_site()
+
+    for page in pages():
+        html = site / page.relative_to(DOCS).with_suffix(".html")
+        assert html.is_file(), f"{page_id(page)} was not built"
+
+
+def test_build_contains_generated_files():
+    site = build_site()
+
+    assert (site / "assets/javascripts/mathjax/tex-svg.js").stat().st_size > 10**6
+    assert (site / "assets/javascripts/iframe-worker/shim.js").is_file()
+    figures = list((site / "figures").glob("*.png"))
+    assert figures, "the build drew no figure"
+    for figure in figures:
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure.name
+
+
+def test_build_references_no_outside_host():
+    site = build_site()
+    outside = re.compile(r"""(?:src|href)=["']?(?:https?:)?//""")
+
+    for html in site.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        for match in outside.finditer(text):
+            line = text[max(0, match.start() - 80) : match.end() + 80]
+            # Plain links that a reader clicks are allowed; nothing is loaded.
+            assert "<a " in line, f"{html.relative_to(site)} loads {line!r}"
+
+
+@pytest.mark.parametrize("page", [p for p in pages() if python_blocks(p)], ids=page_id)
+def test_page_examples_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+
+    for number, block in enumerate(python_blocks(page), start=1):
+        code = compile(block, f"{page_id(page)} block {number}", "exec")
+        exec(code, namespace)
+
+
+def test_no_figure_is_committed():
+    tracked = subprocess.run(
+        ["git", "ls-files", "docs"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
+
+    binaries = [p for p in tracked if p.endswith((".png", ".jpg", ".svg", ".pdf"))]
+
+    assert binaries == []
+
+
+def test_config_loads_nothing_from_outside():
+    config = yaml.load(
+        (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=yaml.BaseLoader
+    )
+
+    assert config["theme"]["font"] == "false"
+    assert "offline" in config["plugins"]
+    for script in config["extra"]["polyfills"] + config["extra_javascript"]:
+        assert "//" not in script, script
+        assert (DOCS / script).is_file() or script.startswith("assets/"), script
