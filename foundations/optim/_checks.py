@@ -1,0 +1,156 @@
+"""Input checks shared by the update rules and the torch optimizers.
+
+The hyperparameter rules are torch.optim's (torch 2.13.0): every rate, decay and
+``eps`` is at least 0 and each Adam beta lies in [0, 1). Unlike torch, NaN is
+rejected everywhere, because every comparison with NaN is false.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from foundations._array import Array, as_float_array, check_finite, namespace
+
+
+def _as_real(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a real number, got {type(value).__name__}"
+        ) from None
+
+
+def check_nonnegative(value: Any, name: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is a number >= 0 (NaN is rejected)."""
+    if not _as_real(value, name) >= 0.0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+
+def check_betas(betas: Any) -> None:
+    """Raise ``ValueError`` unless ``betas`` is a pair with both values in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for index, beta in enumerate(betas):
+        if not 0.0 <= _as_real(beta, f"betas[{index}]") < 1.0:
+            raise ValueError(f"betas[{index}] must be in [0, 1), got {beta!r}")
+
+
+def check_sgd_hyperparameters(
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    **_: Any,
+) -> None:
+    """Raise ``ValueError`` for hyperparameters that ``torch.optim.SGD`` rejects."""
+    check_nonnegative(lr, "lr")
+    check_nonnegative(momentum, "momentum")
+    check_nonnegative(weight_decay, "weight_decay")
+    _as_real(dampening, "dampening")
+    if nesterov and not (momentum > 0 and dampening == 0):
+        raise ValueError(
+            "nesterov=True requires momentum > 0 and dampening == 0, "
+            f"got momentum={momentum!r} and dampening={dampening!r}"
+        )
+
+
+def check_adagrad_hyperparameters(
+    *,
+    lr: float,
+    lr_decay: float,
+    weight_decay: float,
+    initial_accumulator_value: float,
+    eps: float,
+    **_: Any,
+) -> None:
+    """Raise ``ValueError`` for hyperparameters that ``torch.optim.Adagrad`` rejects."""
+    check_nonnegative(lr, "lr")
+    check_nonnegative(lr_decay, "lr_decay")
+    check_nonnegative(weight_decay, "weight_decay")
+    check_nonnegative(initial_accumulator_value, "initial_accumulator_value")
+    check_nonnegative(eps, "eps")
+
+
+def check_rmsprop_hyperparameters(
+    *,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    **_: Any,
+) -> None:
+    """Raise ``ValueError`` for hyperparameters that ``torch.optim.RMSprop`` rejects.
+
+    torch accepts ``alpha > 1`` (the average then grows without bound), so this
+    check accepts it too.
+    """
+    check_nonnegative(lr, "lr")
+    check_nonnegative(alpha, "alpha")
+    check_nonnegative(eps, "eps")
+    check_nonnegative(weight_decay, "weight_decay")
+    check_nonnegative(momentum, "momentum")
+
+
+def check_adam_hyperparameters(
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    **_: Any,
+) -> None:
+    """Raise ``ValueError`` for hyperparameters that ``torch.optim.Adam`` rejects."""
+    check_nonnegative(lr, "lr")
+    check_betas(betas)
+    check_nonnegative(eps, "eps")
+    check_nonnegative(weight_decay, "weight_decay")
+
+
+def check_param_and_grad(param: Array, grad: Array) -> tuple[Array, Array, Any]:
+    """Validate one parameter array and its gradient for an update rule.
+
+    Returns
+    -------
+    w, g, xp
+        The parameter as a floating array, the gradient cast to the dtype of
+        ``w``, and their array namespace.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or either array contains NaN or infinity.
+    """
+    w = as_float_array(param, "param")
+    g = as_float_array(grad, "grad")
+    xp = namespace(w, g)
+    if tuple(g.shape) != tuple(w.shape):
+        raise ValueError(
+            f"grad must have the shape of param {tuple(w.shape)}, got {tuple(g.shape)}"
+        )
+    check_finite(w, "param", xp)
+    check_finite(g, "grad", xp)
+    return w, xp.astype(g, w.dtype), xp
+
+
+def check_state_shapes(state: Mapping[str, Any], w: Array) -> None:
+    """Raise ``ValueError`` if an array in ``state`` does not match ``w``'s shape."""
+    for key, value in state.items():
+        shape = getattr(value, "shape", None)
+        if shape is not None and tuple(shape) != tuple(w.shape):
+            raise ValueError(
+                f"state.{key} must have the shape of param {tuple(w.shape)}, "
+                f"got {tuple(shape)}; was the state made for another parameter?"
+            )
+
+
+def check_step(step: Any) -> None:
+    """Raise ``ValueError`` unless ``step`` is a whole number >= 0."""
+    value = _as_real(step, "state.step")
+    if not (value >= 0 and math.isfinite(value) and value == int(value)):
+        raise ValueError(f"state.step must be a whole number >= 0, got {step!r}")
