@@ -43,6 +43,19 @@ VENDORED = {
 # under its figure, so a reader can redraw it with other arguments.
 FIGURES: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "figures/activations.png": (plots.plot_activations, {"a": 1.0}),
+    "figures/output-gradients.png": (plots.plot_output_gradients, {"y": 1.0}),
+    "figures/unit-balls.png": (plots.plot_unit_balls, {}),
+    "figures/descent-paths.png": (plots.plot_descent_paths, {"lr": 0.1}),
+    "figures/critical-points.png": (plots.plot_critical_points, {}),
+    "figures/optimizers-rosenbrock.png": (
+        plots.plot_optimizer_paths,
+        {"function": "rosenbrock"},
+    ),
+    "figures/optimizers-ill-conditioned.png": (
+        plots.plot_optimizer_paths,
+        {"function": "ill_conditioned", "steps": 200},
+    ),
+    "figures/mahalanobis.png": (plots.plot_mahalanobis, {"correlation": 0.9}),
 }
 
 

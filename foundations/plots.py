@@ -15,12 +15,25 @@ so it works under any backend and leaves no global state behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from matplotlib.figure import Figure
 
-from foundations import activations
+from foundations import activations, distances, losses, optim, outputs, taylor
 
-__all__ = ["plot_activations"]
+__all__ = [
+    "OPTIMIZER_SETTINGS",
+    "TEST_FUNCTIONS",
+    "plot_activations",
+    "plot_critical_points",
+    "plot_descent_paths",
+    "plot_mahalanobis",
+    "plot_optimizer_paths",
+    "plot_output_gradients",
+    "plot_unit_balls",
+]
 
 
 def plot_activations(
@@ -66,7 +79,324 @@ def plot_activations(
     left.set(title=r"$\varphi(v)$", xlabel="$v$", ylim=(-1.2, 2.2))
     right.set(title=r"$\varphi'(v)$", xlabel="$v$", ylim=(-0.1, 1.2))
     left.legend(loc="upper left")
+    _draw_axes(left, right)
     return figure
+
+
+def plot_output_gradients(
+    y: float = 1.0, z_min: float = -8.0, z_max: float = 8.0
+) -> Figure:
+    r"""Plot the gradient at the logit of a sigmoid output under two costs.
+
+    Binary cross-entropy gives $\partial\ell/\partial z = p - y$; the squared
+    error $\tfrac{1}{2}(p - y)^2$ gives $(p - y)\,p(1 - p)$, which vanishes
+    where the sigmoid saturates, even when the prediction is wrong.
+
+    Parameters
+    ----------
+    y : float, default 1.0
+        Target, 0 or 1.
+    z_min, z_max : float
+        Range of the logit $z$.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    z = np.linspace(z_min, z_max, 401)
+    target = np.full_like(z, y)
+    p = outputs.sigmoid(z)
+    matched = losses.binary_cross_entropy_with_logits_gradient(
+        z, target, reduction="sum"
+    )
+    mismatched = losses.sum_squared_error_gradient(p, target) * p * (1.0 - p)
+    figure, ax = _subplots(1, 1, width=6.0, height=3.6)
+    ax.plot(z, matched, label="sigmoid + cross-entropy: $p - y$")
+    ax.plot(z, mismatched, label="sigmoid + squared error: $(p - y)p(1 - p)$")
+    ax.set(
+        title=rf"$\partial \ell / \partial z$ for target $y = {y:g}$",
+        xlabel="logit $z$",
+    )
+    ax.legend(loc="best")
+    _draw_axes(ax)
+    return figure
+
+
+def plot_unit_balls(ps: tuple[float, ...] = (1.0, 1.5, 2.0, 4.0, np.inf)) -> Figure:
+    r"""Draw the unit circles $\{x : \lVert x \rVert_p = 1\}$ in the plane.
+
+    The boundary point in direction $u$ is $u / \lVert u \rVert_p$, with the
+    norm computed by :func:`foundations.distances.pairwise` as the
+    Minkowski distance to the origin.
+
+    Parameters
+    ----------
+    ps : tuple of float
+        Orders $p \ge 1$; ``numpy.inf`` draws the Chebyshev square.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    angle = np.linspace(0.0, 2.0 * np.pi, 721)
+    u = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (directions, 2)
+    origin = np.zeros((1, 2))
+    figure, ax = _subplots(1, 1, width=4.8, height=4.8)
+    for p in ps:
+        norm = distances.pairwise(u, origin, metric="minkowski", p=p)[:, 0]
+        boundary = u / norm[:, None]
+        label = r"$p = \infty$" if np.isinf(p) else f"$p = {p:g}$"
+        ax.plot(boundary[:, 0], boundary[:, 1], label=label)
+    ax.set(aspect="equal", xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), title="Unit balls")
+    ax.legend(loc="upper right", fontsize="small")
+    return figure
+
+
+def plot_mahalanobis(
+    correlation: float = 0.9, radius: float = 2.0, samples: int = 400, seed: int = 0
+) -> Figure:
+    r"""Compare Euclidean and Mahalanobis circles on correlated samples.
+
+    Draws samples of a standard bivariate normal with the given correlation,
+    the circle of Euclidean radius ``radius`` around the mean and the ellipse
+    of Mahalanobis radius ``radius`` under the true covariance
+    $S = \begin{pmatrix} 1 & \rho \\ \rho & 1 \end{pmatrix}$, computed by
+    :func:`foundations.distances.pairwise`.
+
+    Parameters
+    ----------
+    correlation : float, default 0.9
+        $\rho$, in $(-1, 1)$.
+    radius : float, default 2.0
+        Distance of both curves from the mean.
+    samples : int, default 400
+        Number of points.
+    seed : int, default 0
+        Seed of the NumPy generator.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cov = np.array([[1.0, correlation], [correlation, 1.0]])
+    points = np.random.default_rng(seed).multivariate_normal([0.0, 0.0], cov, samples)
+    angle = np.linspace(0.0, 2.0 * np.pi, 361)
+    u = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (directions, 2)
+    origin = np.zeros((1, 2))
+    euclidean = distances.pairwise(u, origin)[:, 0]
+    mahalanobis = distances.pairwise(u, origin, metric="mahalanobis", cov=cov)[:, 0]
+    figure, ax = _subplots(1, 1, width=5.0, height=5.0)
+    ax.scatter(points[:, 0], points[:, 1], s=6, color="0.55")
+    for norm, label in ((euclidean, "Euclidean"), (mahalanobis, "Mahalanobis")):
+        boundary = radius * u / norm[:, None]
+        ax.plot(
+            boundary[:, 0], boundary[:, 1], linewidth=2, label=f"{label} = {radius:g}"
+        )
+    ax.set(aspect="equal", xlim=(-4, 4), ylim=(-4, 4))
+    ax.set_title(rf"Correlated features, $\rho = {correlation:g}$")
+    ax.legend(loc="upper left")
+    return figure
+
+
+def plot_descent_paths(
+    hessian: tuple[tuple[float, ...], ...] = ((3.0, 1.0), (1.0, 3.0)),
+    start: tuple[float, ...] = (2.0, 0.0),
+    lr: float = 0.1,
+    steps: int = 12,
+) -> Figure:
+    r"""Draw the paths of the Taylor-derived methods on a quadratic.
+
+    Minimizes $E(w) = \tfrac{1}{2} w^\top H w$ with
+    :func:`foundations.taylor.minimize` by steepest descent with a fixed
+    learning rate, steepest descent with the optimal step
+    $\eta^\star = g^\top g / (g^\top H g)$, and Newton's method.
+
+    Parameters
+    ----------
+    hessian : 2x2 nested tuple, default ((3, 1), (1, 3))
+        The positive-definite Hessian $H$.
+    start : (float, float), default (2, 0)
+        Starting point $w(0)$.
+    lr : float, default 0.1
+        Learning rate of the fixed-step method.
+    steps : int, default 12
+        Maximum number of steps of each method.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    H = np.array(hessian, dtype=float)
+    w0 = np.array(start, dtype=float)
+
+    def cost(w: np.ndarray) -> float:
+        return 0.5 * float(w @ H @ w)
+
+    figure, ax = _subplots(1, 1, width=5.6, height=5.0)
+    limit = 1.2 * float(np.abs(w0).max())
+
+    def quadratic(w: np.ndarray) -> tuple[np.ndarray, None]:
+        return 0.5 * np.einsum("i...,ij,j...->...", w, H, w), None
+
+    _draw_contours(ax, quadratic, (-limit, limit, -limit, limit))
+    runs = {
+        f"steepest, $\\eta = {lr:g}$": {"method": "steepest", "lr": lr},
+        "optimal step $\\eta^\\star$": {"method": "optimal-step"},
+        "Newton": {"method": "newton"},
+    }
+    for label, options in runs.items():
+        run = taylor.minimize(
+            cost, w0, grad=lambda w: H @ w, hess=lambda w: H, max_steps=steps, **options
+        )
+        ax.plot(
+            run.points[:, 0], run.points[:, 1], marker="o", markersize=3, label=label
+        )
+    ax.set(aspect="equal", xlabel="$w_1$", ylabel="$w_2$", title="Descent paths")
+    ax.legend(loc="lower left", fontsize="small")
+    return figure
+
+
+def plot_critical_points(
+    hessians: tuple[tuple[tuple[float, ...], ...], ...] = (
+        ((2.0, 0.0), (0.0, 1.0)),
+        ((-2.0, 0.0), (0.0, -1.0)),
+        ((1.0, 2.0), (2.0, 1.0)),
+        ((1.0, 0.0), (0.0, 0.0)),
+    ),
+) -> Figure:
+    r"""Draw the quadratic model near critical points with several Hessians.
+
+    Each panel shows the contours of $\tfrac{1}{2}\,\Delta w^\top H
+    \Delta w$, the change of $E$ near a point where $g = 0$, titled by
+    :func:`foundations.taylor.classify_critical_point`.
+
+    Parameters
+    ----------
+    hessians : tuple of 2x2 nested tuples
+        Symmetric Hessians, one per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    figure, axes = _subplots(1, len(hessians), width=3.0 * len(hessians), height=3.2)
+    axes = np.atleast_1d(axes)
+    grid = np.linspace(-1.0, 1.0, 101)
+    x, y = np.meshgrid(grid, grid)
+    levels = np.linspace(-1.2, 1.2, 13)  # shared, so colours compare across panels
+    for ax, hessian in zip(axes, hessians, strict=True):
+        H = np.array(hessian, dtype=float)
+        change = 0.5 * (H[0, 0] * x * x + 2.0 * H[0, 1] * x * y + H[1, 1] * y * y)
+        filled = ax.contourf(x, y, change, levels=levels, cmap="RdBu_r", extend="both")
+        ax.contour(x, y, change, levels=[0.0], colors="black", linewidths=0.8)
+        eigenvalues = np.linalg.eigvalsh(H)
+        kind = taylor.classify_critical_point(H)
+        ax.set_title(f"{kind}\n$\\lambda = {eigenvalues[0]:g}, {eigenvalues[1]:g}$")
+        ax.set(aspect="equal", xticks=[], yticks=[])
+    figure.colorbar(filled, ax=list(axes), shrink=0.8, label="change of $E$")
+    return figure
+
+
+def _draw_axes(*axes) -> None:
+    for ax in axes:
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+        ax.axvline(0.0, color="0.6", linewidth=0.8)
+
+
+# The test functions take w of shape (2, ...), so one call evaluates a grid.
+def _rosenbrock(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = w
+    value = (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
+    gradient = np.array(
+        [-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)]
+    )
+    return value, gradient
+
+
+def _ill_conditioned(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = w
+    return 0.5 * (x * x + 25.0 * y * y), np.array([x, 25.0 * y])
+
+
+# name -> (function returning (E, gradient), start, minimum, plot window).
+TEST_FUNCTIONS: dict[str, tuple[Callable, tuple, tuple, tuple]] = {
+    "rosenbrock": (_rosenbrock, (-1.2, 1.0), (1.0, 1.0), (-1.6, 1.6, -0.6, 1.6)),
+    "ill_conditioned": (_ill_conditioned, (-4.0, 1.5), (0.0, 0.0), (-4.5, 1.5, -2, 2)),
+}
+
+# label -> (update rule of foundations.optim, hyperparameters). The learning
+# rates were picked by hand so that every method makes visible progress on
+# both test functions in a few hundred steps; the optimizer study tunes them.
+OPTIMIZER_SETTINGS: dict[str, tuple[Callable, dict[str, Any]]] = {
+    "SGD + momentum 0.9": (optim.sgd, {"lr": 1e-3, "momentum": 0.9}),
+    "AdaGrad": (optim.adagrad, {"lr": 0.5}),
+    "RMSProp": (optim.rmsprop, {"lr": 0.01}),
+    "Adam": (optim.adam, {"lr": 0.05}),
+}
+
+
+def plot_optimizer_paths(
+    function: str = "rosenbrock",
+    steps: int = 500,
+    settings: dict[str, tuple[Callable, dict[str, Any]]] | None = None,
+) -> Figure:
+    r"""Run optimizers on a 2-D test function and plot paths and cost curves.
+
+    Each optimizer of ``settings`` starts from the same point and takes
+    ``steps`` steps with the exact gradient. The left panel draws the paths
+    over the contours of $E$, the right panel $E - E_{\min}$ per step on a
+    logarithmic axis.
+
+    Parameters
+    ----------
+    function : {"rosenbrock", "ill_conditioned"}, default "rosenbrock"
+        A key of ``TEST_FUNCTIONS``: Rosenbrock's valley
+        $(1 - x)^2 + 100(y - x^2)^2$ or the quadratic
+        $\tfrac{1}{2}(x^2 + 25 y^2)$, whose Hessian has condition number 25.
+    steps : int, default 500
+        Number of steps of each optimizer.
+    settings : dict, optional
+        Label -> (update rule, keyword arguments); defaults to
+        ``OPTIMIZER_SETTINGS``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    cost, start, minimum, window = TEST_FUNCTIONS[function]
+    settings = OPTIMIZER_SETTINGS if settings is None else settings
+    figure, (paths, curves) = _subplots(1, 2, width=10.0, height=4.2)
+    _draw_contours(paths, cost, window)
+    for label, (rule, hyperparameters) in settings.items():
+        trajectory, values = _run(rule, hyperparameters, cost, np.array(start), steps)
+        paths.plot(trajectory[:, 0], trajectory[:, 1], linewidth=1.2, label=label)
+        curves.semilogy(np.maximum(values, 1e-16), label=label)
+    paths.plot(*minimum, marker="*", markersize=12, color="black")
+    paths.set(
+        xlim=window[:2], ylim=window[2:], title="Paths", xlabel="$w_1$", ylabel="$w_2$"
+    )
+    curves.set(title=r"$E(\mathbf{w}) - E_{\min}$", xlabel="step")
+    curves.legend(loc="lower left", fontsize="small")
+    return figure
+
+
+def _run(rule, hyperparameters, cost, w, steps):
+    trajectory, values, state = [w], [], None
+    for _ in range(steps):
+        value, gradient = cost(w)
+        values.append(float(value))
+        w, state = rule(w, gradient, state, **hyperparameters)
+        trajectory.append(w)
+    return np.array(trajectory), np.array(values)
+
+
+def _draw_contours(ax, cost, window) -> None:
+    x, y = np.meshgrid(
+        np.linspace(window[0], window[1], 200), np.linspace(window[2], window[3], 200)
+    )
+    values = cost(np.stack([x, y]))[0]
+    levels = np.quantile(values, np.linspace(0.0, 0.9, 14) ** 2)
+    ax.contour(x, y, values, levels=np.unique(levels), colors="0.75", linewidths=0.7)
 
 
 def _subplots(rows: int, columns: int, width: float, height: float):
@@ -74,6 +404,4 @@ def _subplots(rows: int, columns: int, width: float, height: float):
     axes = figure.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.grid(True, alpha=0.3)
-        ax.axhline(0.0, color="0.6", linewidth=0.8)
-        ax.axvline(0.0, color="0.6", linewidth=0.8)
     return figure, axes.flatten() if axes.size > 1 else axes[0, 0]
