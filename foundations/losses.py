@@ -323,8 +323,9 @@ def cross_entropy(
 ) -> Array:
     r"""Compute the categorical cross-entropy of class scores and targets.
 
-    With $\log p = $ ``log_softmax(input)`` (or $\log$ ``input`` when
-    ``from_logits=False``) along the class axis, each example costs
+    With $\log p$ the output of ``log_softmax(input)`` along the class axis
+    (or the logarithm of ``input`` when ``from_logits=False``), each example
+    costs
 
     $$
     \ell_n = -\sum_{c=1}^{C} a_{nc} \log p_{nc},

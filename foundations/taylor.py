@@ -207,9 +207,9 @@ def classify_critical_point(H: Array, tol: float | None = None) -> str:
     H : array or tensor, shape (n, n)
         Symmetric Hessian at the critical point.
     tol : float, optional
-        An eigenvalue counts as zero when $|\lambda_i| \le$ ``tol``
-        $\cdot \max_j |\lambda_j|$. The same relative tolerance bounds the
-        asymmetry $\max |H - H^T|$ against $\max |H|$. Default: the square
+        Relative tolerance $\tau$. An eigenvalue counts as zero when
+        $|\lambda_i| \le \tau \max_j |\lambda_j|$. The same tolerance bounds
+        the asymmetry $\max |H - H^T|$ against $\max |H|$. Default: the square
         root of the machine epsilon of ``H``'s dtype, about ``1.5e-8`` for
         float64 and ``3.5e-4`` for float32.
 
@@ -311,7 +311,8 @@ def minimize(
     max_steps : int, default 1000
         Maximum number of steps.
     tol : float, default 1e-6
-        Stop when $\lVert g \rVert_2 \le$ ``tol``.
+        Tolerance $\tau$ on the gradient: stop when
+        $\lVert g \rVert_2 \le \tau$.
     grad, hess : callable, optional
         Gradient $g(x)$, shape (n,), and Hessian $H(x)$, shape (n, n), as
         functions of an array of the type of ``x0``. When one is not given,
