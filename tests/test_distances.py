@@ -525,7 +525,7 @@ def test_pairwise_tight_clusters_match_cdist(to_array):
     S = spd_matrix(5, 8)
     D = to_numpy(pairwise(to_array(X), to_array(Y), "mahalanobis", cov=to_array(S)))
     expected = cdist(X, Y, "mahalanobis", VI=np.linalg.inv(S))
-    np.testing.assert_allclose(D, expected, 1e-9)
+    np.testing.assert_allclose(D, expected, RTOL)
 
 
 @converters
@@ -533,9 +533,11 @@ def test_pairwise_mahalanobis_estimates_covariance(to_array):
     X, Y = random_rows(9, (30, 4), (12, 4))
 
     both = to_numpy(pairwise(to_array(X), to_array(Y), "mahalanobis"))
+    twice = to_numpy(pairwise(to_array(X), to_array(X), "mahalanobis"))
     alone = to_numpy(pairwise(to_array(X), metric="mahalanobis"))
 
     np.testing.assert_allclose(both, cdist(X, Y, "mahalanobis"), RTOL)
+    np.testing.assert_allclose(twice, cdist(X, X, "mahalanobis"), RTOL, 1e-13)
     np.testing.assert_allclose(alone, squareform(pdist(X, "mahalanobis")), RTOL, 1e-13)
 
 
