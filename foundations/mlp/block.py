@@ -1,16 +1,9 @@
-r"""Multilayer perceptron with the course's local-gradient backpropagation.
+r"""Pure forward and backward functions of a dense-activation-dense block.
 
-Notation (the course's): a layer receives the outputs $y_i$ of the
-layer before it, computes the induced local fields
-$v_j = \sum_i w_{ji} y_i + b_j$ and the outputs
-$y_j = \varphi(v_j)$. The backward pass propagates the local gradients
-
-$$
-\delta_j = \varphi'(v_j) \sum_k \delta_k w_{kj}
-$$
-
-and the weight gradient of a layer is $\delta\, y^\top$, the outer
-product of its local gradients with its inputs.
+The block $W_2\,\varphi(W_1 x + b_1) + b_2$ is the position-wise
+feed-forward sublayer of a Transformer. Its backward pass applies the
+layer steps of ``foundations.mlp.layer`` with the gradient sign of torch,
+$\delta = \partial E / \partial v$.
 
 Weights use the layout of ``torch.nn.Linear``: a layer from ``n_in`` to
 ``n_out`` units has ``weight`` of shape ``(n_out, n_in)``, so a batch of row
@@ -19,10 +12,16 @@ vectors ``x`` of shape ``(batch, n_in)`` maps to ``x @ weight.T + bias``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from foundations._array import Array, is_torch, namespace
+from foundations._array import Array, namespace
 from foundations.activations import get_activation
+from foundations.mlp.layer import (
+    affine,
+    back_propagate,
+    local_gradient,
+    weight_gradient,
+)
 
 __all__ = ["BlockCache", "BlockGradients", "block_backward", "block_forward"]
 
@@ -88,10 +87,9 @@ def block_forward(
         Input, hidden local fields and hidden outputs, for ``block_backward``.
     """
     phi = get_activation(activation, a)
-    xp = namespace(x, weight1, weight2)
-    v = _affine(x, weight1, bias1, xp)
+    v = affine(x, weight1, bias1)
     h = phi.function(v)
-    y = _affine(h, weight2, bias2, xp)
+    y = affine(h, weight2, bias2)
     return y, BlockCache(x, v, h)
 
 
@@ -148,40 +146,15 @@ def block_backward(
     h = xp.reshape(cache.h, (-1, cache.h.shape[-1]))  # (rows, n_hidden)
     x = xp.reshape(cache.x, (-1, cache.x.shape[-1]))  # (rows, n_in)
 
-    grad_weight2 = xp.matmul(xp.matrix_transpose(delta2), h)
-    grad_h = xp.matmul(delta2, weight2)  # sum_k delta_k w_kj
+    grad_weight2 = weight_gradient(delta2, h)
+    grad_h = back_propagate(delta2, weight2)  # sum_k delta_k w_kj
     v = xp.reshape(cache.v, h.shape)
-    delta1 = _local_gradient(grad_h, v, h, phi, activation, xp)
-    grad_weight1 = xp.matmul(xp.matrix_transpose(delta1), x)
+    delta1 = local_gradient(grad_h, v, h, phi)
+    grad_weight1 = weight_gradient(delta1, x)
 
     grad_x = None
     if need_input_grad:
-        grad_x = xp.reshape(xp.matmul(delta1, weight1), cache.x.shape)
+        grad_x = xp.reshape(back_propagate(delta1, weight1), cache.x.shape)
     grad_bias1 = xp.sum(delta1, axis=0) if need_bias_grads else None
     grad_bias2 = xp.sum(delta2, axis=0) if need_bias_grads else None
     return BlockGradients(grad_x, grad_weight1, grad_bias1, grad_weight2, grad_bias2)
-
-
-def _affine(x: Array, weight: Array, bias: Array | None, xp: Any) -> Array:
-    # torch's linear is one fused matmul-and-add kernel; the array API
-    # expression is the same computation for NumPy.
-    if is_torch(x):
-        import torch.nn.functional as F
-
-        return F.linear(x, weight, bias)
-    v = xp.matmul(x, xp.matrix_transpose(weight))
-    return v if bias is None else v + bias
-
-
-def _local_gradient(grad_h: Array, v: Array, h: Array, phi, name: str, xp) -> Array:
-    r"""Return $\delta = \varphi'(v) \odot \partial E/\partial y$."""
-    if is_torch(grad_h) and name in ("gelu", "gelu_tanh"):
-        # One fused kernel that evaluates the same closed form as
-        # gelu_derivative times grad_h; the tests compare the two.
-        import torch
-
-        approximate = "tanh" if name == "gelu_tanh" else "none"
-        return torch.ops.aten.gelu_backward(grad_h, v, approximate=approximate)
-    if phi.derivative_from_output is not None:
-        return grad_h * phi.derivative_from_output(h)
-    return grad_h * phi.derivative(v)
