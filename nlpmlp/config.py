@@ -1,0 +1,216 @@
+"""Settings of a training run, as one dataclass the command line reads.
+
+Each field's ``help`` metadata is its one-line description, shown by
+``nlpmlp train --help`` with the unit of the value. A run's settings are
+saved in ``config.json`` and read back by ``--resume``, ``evaluate``,
+``fill-mask`` and ``generate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from typing import Any
+
+from nlpmlp.data import OBJECTIVES
+from nlpmlp.errors import ConfigError
+from nlpmlp.ffn import FEED_FORWARDS, FFN_ACTIVATIONS
+from nlpmlp.model import ModelConfig
+from nlpmlp.tokenizer import TOKENIZER_KINDS
+
+__all__ = ["PRESETS", "RESUME_OVERRIDES", "TrainConfig"]
+
+
+def _setting(default: Any, help: str, **metadata: Any) -> Any:
+    return field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of ``nlpmlp train``; the defaults are the default run."""
+
+    # Input
+    data: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "UTF-8 text file or folder of .txt/.md files; repeat for more "
+            "(default: the CPython help topics)"
+        },
+    )
+    validation_fraction: float = _setting(
+        0.1,
+        "fraction of the text, taken from its end, kept for validation",
+        above=0.0,
+        below=1.0,
+    )
+    tokenizer: str = _setting(
+        "bpe", "byte-level BPE or one token per character", choices=TOKENIZER_KINDS
+    )
+    vocab_size: int = _setting(
+        2048, "BPE vocabulary size in tokens (bpe only)", minimum=258
+    )
+    objective: str = _setting(
+        "mlm", "masked LM (fill-mask) or causal LM (generate)", choices=OBJECTIVES
+    )
+
+    # Model
+    block_size: int = _setting(128, "context length in tokens", minimum=1)
+    n_layer: int = _setting(4, "number of Transformer blocks", minimum=1)
+    n_head: int = _setting(
+        4, "attention heads per block (must divide n_embd)", minimum=1
+    )
+    n_embd: int = _setting(128, "embedding and residual width", minimum=1)
+    ffn_mult: float = _setting(
+        4.0,
+        "feed-forward hidden width in multiples of n_embd (0: no feed-forward)",
+        minimum=0.0,
+    )
+    activation: str = _setting(
+        "gelu", "feed-forward activation", choices=FFN_ACTIVATIONS
+    )
+    ffn: str = _setting(
+        "foundations",
+        "feed-forward implementation: foundations.mlp blocks or nn.Linear",
+        choices=tuple(FEED_FORWARDS),
+    )
+    dropout: float = _setting(0.1, "dropout probability", minimum=0.0, below=1.0)
+    bias: bool = _setting(True, "biases in linear layers and LayerNorms")
+
+    # Optimization
+    batch_size: int = _setting(16, "windows per step", minimum=1)
+    max_steps: int = _setting(600, "optimizer steps of the whole run", minimum=1)
+    lr: float = _setting(2e-3, "peak learning rate of AdamW", above=0.0)
+    min_lr: float = _setting(
+        2e-4, "learning rate at the end of the cosine decay", minimum=0.0
+    )
+    warmup_steps: int = _setting(50, "steps of linear learning-rate warm-up", minimum=0)
+    decay_steps: int = _setting(
+        0, "step where the cosine decay ends (0: max_steps)", minimum=0
+    )
+    weight_decay: float = _setting(
+        0.1, "AdamW decoupled weight decay of matrices", minimum=0.0
+    )
+    beta1: float = _setting(0.9, "AdamW first-moment decay", minimum=0.0, below=1.0)
+    beta2: float = _setting(0.99, "AdamW second-moment decay", minimum=0.0, below=1.0)
+    grad_clip: float = _setting(
+        1.0, "maximum global gradient norm (0: no clipping)", minimum=0.0
+    )
+
+    # Schedule of side work
+    eval_interval: int = _setting(
+        200,
+        "steps between evaluations on validation text (0: only at the end)",
+        minimum=0,
+    )
+    eval_max_windows: int = _setting(
+        0,
+        "validation windows per evaluation, evenly spaced (0: all)",
+        minimum=0,
+    )
+    log_interval: int = _setting(50, "steps between metric records", minimum=1)
+    checkpoint_interval: int = _setting(
+        200,
+        "steps between checkpoints (0: only at the end)",
+        minimum=0,
+    )
+    time_budget: float = _setting(
+        240.0,
+        "wall-clock limit of the training loop in seconds (0: none)",
+        minimum=0.0,
+        metavar="SECONDS",
+    )
+
+    # Runtime
+    seed: int = _setting(1337, "seed of initialization, batches and masks", minimum=0)
+    threads: int = _setting(0, "torch CPU threads (0: one per CPU core)", minimum=0)
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` naming the first invalid setting."""
+        for setting in fields(self):
+            check_bounds(setting, getattr(self, setting.name))
+        if self.min_lr > self.lr:
+            raise ConfigError(f"min_lr must be <= lr ({self.lr}), got {self.min_lr}")
+        self.model_config(vocab_size=1).validate()
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        """Return the model shape for a tokenizer of ``vocab_size`` tokens."""
+        names = {f.name for f in fields(ModelConfig)} - {"vocab_size", "causal"}
+        settings = {name: getattr(self, name) for name in names}
+        causal = self.objective == "causal"
+        return ModelConfig(vocab_size=vocab_size, causal=causal, **settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as a JSON-ready dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build a config from ``to_dict`` output, defaults for missing keys.
+
+        Raises
+        ------
+        ConfigError
+            If ``values`` has a key that is not a setting.
+        """
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown settings {sorted(unknown)}")
+        return cls(**values)
+
+
+def check_bounds(setting: Field, value: Any) -> None:
+    """Raise ``ConfigError`` if ``value`` breaks the bounds in the field's metadata.
+
+    The metadata keys are ``minimum`` (inclusive), ``above`` (exclusive lower
+    bound), ``below`` (exclusive upper bound) and ``choices``.
+    """
+    bounds = setting.metadata
+    failures = [
+        ("minimum", ">=", lambda limit: value >= limit),
+        ("above", ">", lambda limit: value > limit),
+        ("below", "<", lambda limit: value < limit),
+    ]
+    for key, relation, holds in failures:
+        if key in bounds and not holds(bounds[key]):
+            raise ConfigError(
+                f"{setting.name} must be {relation} {bounds[key]}, got {value!r}"
+            )
+    choices = bounds.get("choices")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{setting.name} must be one of {choices}, got {value!r}")
+
+
+def default_value(setting: Field) -> Any:
+    """Return the default of a dataclass field."""
+    if setting.default_factory is not MISSING:
+        return setting.default_factory()
+    return setting.default
+
+
+# Settings that may change when a run is resumed; every other setting is
+# fixed by the run's config.json.
+RESUME_OVERRIDES = ("max_steps", "time_budget", "threads")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Character-level causal LM of nanoGPT's size, on the built-in corpus.
+    "char-baby": {
+        "objective": "causal",
+        "tokenizer": "char",
+        "n_layer": 4,
+        "n_head": 4,
+        "n_embd": 128,
+        "block_size": 64,
+        "batch_size": 12,
+        "max_steps": 2000,
+        "dropout": 0.0,
+        "bias": False,
+        "lr": 3e-3,
+        "min_lr": 3e-4,
+        "warmup_steps": 100,
+        "weight_decay": 0.1,
+        "beta2": 0.99,
+        "eval_interval": 0,
+        "log_interval": 100,
+        "checkpoint_interval": 0,
+        "time_budget": 0.0,
+    },
+}
