@@ -15,12 +15,13 @@ from foundations._array import Array, as_float_array, check_finite, namespace
 
 
 def _as_real(value: Any, name: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be a real number, got {type(value).__name__}"
-        ) from None
+    # float() would also parse strings, which the update rules cannot use.
+    if not isinstance(value, (str, bytes)):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
 def check_nonnegative(value: Any, name: str) -> None:
