@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from foundations.autograd import (
     softmax,
     topological_order,
 )
+from foundations.problems import two_spirals
 
 RTOL = 1e-9  # float64 gradients against torch autograd
 ATOL = 1e-12
@@ -375,3 +378,46 @@ def test_cross_entropy_rejects_target_shape():
     logits = Tensor(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"must have shape \(2,\), got \(3,\)"):
         cross_entropy(logits, np.array([0, 1, 2]))
+
+
+def autograd_mlp_logits(params, x):
+    """Forward pass of a ReLU MLP written with autograd tensors."""
+    h = Tensor(x)
+    for weight, bias in params[:-1]:
+        h = (h @ weight.T + bias).relu()
+    weight, bias = params[-1]
+    return h @ weight.T + bias
+
+
+def test_autograd_mlp_solves_spirals():
+    data = two_spirals(seed=0)
+    rng = np.random.default_rng(0)
+    sizes = (2, 32, 32, 2)
+    params = [
+        (
+            Tensor(rng.normal(0, np.sqrt(2 / n_in), (n_out, n_in)), requires_grad=True),
+            Tensor(np.zeros(n_out), requires_grad=True),
+        )
+        for n_in, n_out in itertools.pairwise(sizes)
+    ]
+    leaves = [p for pair in params for p in pair]
+    velocities = [np.zeros_like(p.data) for p in leaves]
+    eta, momentum, batch_size = 0.05, 0.9, 32
+
+    for _ in range(30):
+        order = rng.permutation(len(data.X_train))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            loss = cross_entropy(
+                autograd_mlp_logits(params, data.X_train[rows]), data.D_train[rows]
+            )
+            for p in leaves:
+                p.grad = None
+            loss.backward()
+            for p, velocity in zip(leaves, velocities, strict=True):
+                velocity *= momentum
+                velocity -= eta * p.grad
+                p.data += velocity
+
+    predicted = autograd_mlp_logits(params, data.X_test).data.argmax(axis=1)
+    assert np.mean(predicted == data.D_test) >= 0.97
