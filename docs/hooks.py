@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 from foundations import plots
 
@@ -77,6 +79,18 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         )
     log.info("drew %d figures in %.1f s", len(FIGURES), time.perf_counter() - start)
     return files
+
+
+# A Sphinx role such as :func:`name` in a NumPy-style docstring reaches the
+# page as ":func:<code>name</code>"; the name alone reads as intended.
+SPHINX_ROLE = re.compile(
+    r":(?:py:)?(?:mod|func|class|meth|attr|data|obj|exc):(?=<code>)"
+)
+
+
+def on_page_content(html: str, page: Page, **kwargs: Any) -> str:
+    """Drop the Sphinx role prefixes that docstrings may use before names."""
+    return SPHINX_ROLE.sub("", html)
 
 
 def _render(function: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:

@@ -43,7 +43,7 @@ def plot_activations(
 
     The left panel shows $\varphi(v)$ and the right panel $\varphi'(v)$
     against the induced local field $v$, computed by
-    :mod:`foundations.activations` (the closed forms
+    ``foundations.activations`` (the closed forms
     $a\varphi(1-\varphi)$ and $\tfrac{a}{2}(1-\varphi^2)$ for the
     sigmoids).
 
@@ -126,7 +126,7 @@ def plot_unit_balls(ps: tuple[float, ...] = (1.0, 1.5, 2.0, 4.0, np.inf)) -> Fig
     r"""Draw the unit circles $\{x : \lVert x \rVert_p = 1\}$ in the plane.
 
     The boundary point in direction $u$ is $u / \lVert u \rVert_p$, with the
-    norm computed by :func:`foundations.distances.pairwise` as the
+    norm computed by ``foundations.distances.pairwise`` as the
     Minkowski distance to the origin.
 
     Parameters
@@ -161,7 +161,7 @@ def plot_mahalanobis(
     the circle of Euclidean radius ``radius`` around the mean and the ellipse
     of Mahalanobis radius ``radius`` under the true covariance
     $S = \begin{pmatrix} 1 & \rho \\ \rho & 1 \end{pmatrix}$, computed by
-    :func:`foundations.distances.pairwise`.
+    ``foundations.distances.pairwise``.
 
     Parameters
     ----------
@@ -207,7 +207,7 @@ def plot_descent_paths(
     r"""Draw the paths of the Taylor-derived methods on a quadratic.
 
     Minimizes $E(w) = \tfrac{1}{2} w^\top H w$ with
-    :func:`foundations.taylor.minimize` by steepest descent with a fixed
+    ``foundations.taylor.minimize`` by steepest descent with a fixed
     learning rate, steepest descent with the optimal step
     $\eta^\star = g^\top g / (g^\top H g)$, and Newton's method.
 
@@ -268,7 +268,7 @@ def plot_critical_points(
 
     Each panel shows the contours of $\tfrac{1}{2}\,\Delta w^\top H
     \Delta w$, the change of $E$ near a point where $g = 0$, titled by
-    :func:`foundations.taylor.classify_critical_point`.
+    ``foundations.taylor.classify_critical_point``.
 
     Parameters
     ----------

@@ -61,7 +61,7 @@ function wait() {
 wait();
 """
 
-# Text that MathJax should have replaced, looked for outside code blocks.
+# The page text outside code blocks, where no TeX or Sphinx role should be left.
 READ_PAGE = r"""
 const body = document.querySelector("article") || document.body;
 const copy = body.cloneNode(true);
@@ -157,6 +157,16 @@ def anchors(url: str) -> set[str]:
     return set(re.findall(r"""\bid=["']?([^"'\s>]+)""", html))
 
 
+def save_screenshot(driver: webdriver.Chrome, folder: Path, page: str) -> None:
+    """Save a screenshot of the whole page, at most 12000 pixels high."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1400, min(int(height), 12000))
+    driver.save_screenshot(
+        str(folder / page.replace("/", "_").replace(".html", ".png"))
+    )
+    driver.set_window_size(1400, 1000)
+
+
 @pytest.mark.parametrize("page", site_pages())
 def test_page_renders_offline(page, server, browser):
     browser.get_log("performance")
@@ -165,14 +175,13 @@ def test_page_renders_offline(page, server, browser):
     assert browser.execute_async_script(WAIT_FOR_MATHJAX) == "ok"
     seen = browser.execute_script(READ_PAGE)
     if os.environ.get("DOCS_SCREENSHOTS"):
-        shot = Path(os.environ["DOCS_SCREENSHOTS"]) / page.replace("/", "_")
-        browser.save_screenshot(str(shot.with_suffix(".png")))
+        save_screenshot(browser, Path(os.environ["DOCS_SCREENSHOTS"]), page)
 
     assert seen["typeset"] == seen["arithmatex"], "formulas left untypeset"
     assert seen["containers"] == seen["arithmatex"]
     assert seen["errors"] == [], "MathJax could not typeset these formulas"
-    for raw in ("\\(", "\\)", "\\[", "\\eqref", "\\begin{"):
-        assert raw not in seen["text"], f"raw TeX {raw!r} left in the page text"
+    for raw in ("\\(", "\\)", "\\[", "\\eqref", "\\begin{", ":func:", ":mod:"):
+        assert raw not in seen["text"], f"unrendered {raw!r} in the page text"
     for image in seen["images"]:
         assert image["complete"] and image["width"] > 0, image["src"]
     outside = [
