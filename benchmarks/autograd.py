@@ -44,7 +44,7 @@ def initial_weights(sizes: tuple[int, ...], seed: int = 0) -> list[np.ndarray]:
 
 
 def foundations_step(params, velocities, x, labels):
-    """One step with foundations.autograd tensors, updated in place."""
+    """Run one step with foundations.autograd tensors, updating them in place."""
     h = Tensor(x)
     for weight, bias in zip(params[:-2:2], params[1:-2:2], strict=True):
         h = (h @ weight.T + bias).relu()
@@ -59,7 +59,7 @@ def foundations_step(params, velocities, x, labels):
 
 
 def torch_step(params, velocities, x, labels):
-    """The same step with torch tensors and torch autograd."""
+    """Run the same step with torch tensors and torch autograd."""
     h = x
     for weight, bias in zip(params[:-2:2], params[1:-2:2], strict=True):
         h = F.relu(F.linear(h, weight, bias))

@@ -1,10 +1,10 @@
 """Time the foundations MLP against scikit-learn's MLPClassifier on two spirals.
 
-Both networks have the same architecture (2 inputs, two hidden ReLU layers,
-one logistic output with binary cross-entropy) and the same solver: plain
-minibatch SGD with momentum (no Nesterov), the same learning rate, batch size
-and number of epochs, no weight decay and no early stopping. Only the initial
-weights and the shuffling differ (each library draws its own). The script
+Both networks have the same architecture: 2 inputs, two hidden ReLU layers and
+one logistic output with binary cross-entropy. Both use the same solver, plain
+minibatch SGD with momentum (no Nesterov), with the same learning rate, batch
+size and number of epochs, no weight decay and no early stopping. Only the
+initial weights and the shuffling differ, because each library draws its own. The script
 fits both in the same process with interleaved repeats and prints the test
 accuracy of each, their median fit times and the ratio foundations /
 scikit-learn (below 1 means foundations is faster).
