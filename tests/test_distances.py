@@ -412,10 +412,15 @@ def test_euclidean_gradient_at_equal_points():
     assert torch.equal(x.grad, torch.zeros(2, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("metric", ["euclidean", "cosine", "mahalanobis"])
-def test_pairwise_gradient_matches_finite_differences(metric):
+@pytest.mark.parametrize(
+    "metric,params",
+    [("euclidean", {}), ("cosine", {}), ("mahalanobis", {}), ("minkowski", {"p": 3})],
+)
+def test_pairwise_gradient_matches_finite_differences(metric, params):
     X, Y = (torch.tensor(a, requires_grad=True) for a in random_rows(3, (7, 3), (4, 3)))
-    assert torch.autograd.gradcheck(lambda A, B: pairwise(A, B, metric), (X, Y))
+    assert torch.autograd.gradcheck(
+        lambda A, B: pairwise(A, B, metric, **params), (X, Y)
+    )
 
 
 def test_pairwise_self_gradient_is_finite():
