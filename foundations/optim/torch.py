@@ -102,7 +102,7 @@ class _RuleOptimizer(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             states = [self._state_of(p, group) for p in params]
             if self._uses_foreach(group, params):
-                for indices in _foreach.group_by_device_and_dtype(params):
+                for indices in _foreach.batch_indices(params):
                     self._foreach_step(
                         group,
                         [params[i] for i in indices],
