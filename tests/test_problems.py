@@ -18,6 +18,7 @@ from foundations.problems import (
     plot_decision_boundary,
     plot_forecast,
     plot_function_fit,
+    plot_trained,
     train,
     two_spirals,
     xor,
@@ -182,6 +183,13 @@ def test_train_rejects_unknown_problem():
 def test_plot_saves_png(trained, tmp_path, name, plot):
     path = tmp_path / "nested" / f"{name}.png"
     figure = plot(trained[name].model, trained[name].dataset, path)
+    assert isinstance(figure, Figure)
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_plot_trained_draws_figure(tmp_path):
+    path = tmp_path / "xor.png"
+    figure = plot_trained("xor", epochs=10, path=path)
     assert isinstance(figure, Figure)
     assert path.read_bytes().startswith(PNG_SIGNATURE)
 

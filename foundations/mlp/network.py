@@ -64,7 +64,9 @@ class MLP:
         Array type of the weights. Defaults to "torch" when ``seed`` is a
         ``torch.Generator`` and "numpy" otherwise.
     dtype, device : optional
-        Of the weights (NumPy: float64; torch: its default dtype, CPU).
+        Of the weights. NumPy defaults to float64, torch to its default dtype
+        on the CPU. Inputs are converted to the dtype of the weights, and
+        torch inputs must be on their device.
 
     Attributes
     ----------

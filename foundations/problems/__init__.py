@@ -7,7 +7,8 @@ r"""Practice problems of the course, solved with ``foundations.mlp.MLP``.
 
 ``train(name)`` builds the data set and the network of ``RECIPES[name]``,
 trains it and returns the model with its test metrics. The ``plot_*``
-functions draw the figures of the documentation. From the command line,
+functions draw the figures of the documentation, and ``plot_trained(name)``
+trains and draws in one call. From the command line,
 
 ```
 python -m foundations.problems spirals --seed 0 --out out/problems
@@ -36,6 +37,7 @@ from foundations.problems.plots import (
     plot_forecast,
     plot_function_fit,
     plot_problem,
+    plot_trained,
 )
 from foundations.problems.training import (
     RECIPES,
@@ -58,6 +60,7 @@ __all__ = [
     "plot_forecast",
     "plot_function_fit",
     "plot_problem",
+    "plot_trained",
     "target_function",
     "train",
     "two_spirals",

@@ -16,13 +16,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from foundations.problems.datasets import Dataset
-from foundations.problems.training import evaluate
+from foundations.problems.training import evaluate, train
 
 __all__ = [
     "plot_decision_boundary",
     "plot_forecast",
     "plot_function_fit",
     "plot_problem",
+    "plot_trained",
 ]
 
 
@@ -152,6 +153,26 @@ def plot_problem(
     if dataset.task == "regression":
         return plot_function_fit(model, dataset, path)
     return plot_forecast(model, dataset, path)
+
+
+def plot_trained(
+    name: str,
+    seed: int = 0,
+    epochs: int | None = None,
+    path: str | Path | None = None,
+) -> Figure:
+    """Train the problem ``name`` with its recipe and draw its figure.
+
+    The one call that a documentation build needs per problem, e.g.
+    ``plot_trained("spirals")``. Training runs without a progress bar.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a key of ``RECIPES``.
+    """
+    result = train(name, seed=seed, epochs=epochs, progress=False)
+    return plot_problem(result.model, result.dataset, path)
 
 
 def _figure(rows: int, columns: int, size: tuple[float, float], **kwargs: Any):
