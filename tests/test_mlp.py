@@ -429,6 +429,17 @@ def test_fit_rejects_invalid_input(X, D, kwargs, message):
         MLP((2, 3, 1), seed=0).fit(X, D, progress=False, **kwargs)
 
 
+def test_dense_rejects_input_width():
+    message = r"x must have 3 entries .* got shape \(2, 4\)"
+    with pytest.raises(ValueError, match=message):
+        Dense(3, 2, seed=0).forward(np.ones((2, 4)))
+
+
+def test_dense_update_needs_backward():
+    with pytest.raises(RuntimeError, match="update needs the delta of a backward"):
+        Dense(3, 2, seed=0).update(eta=0.1)
+
+
 def test_fit_rejects_class_index_out_of_range():
     net = MLP((2, 3, 3), output="softmax", seed=0)
     with pytest.raises(

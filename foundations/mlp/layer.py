@@ -207,7 +207,18 @@ class Dense:
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r})"
 
     def forward(self, x: Array) -> Array:
-        r"""Compute $v = W x + b$ and $y = \varphi(v)$ for a batch, and keep both."""
+        r"""Compute $v = W x + b$ and $y = \varphi(v)$ for a batch, and keep both.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``x`` does not have ``n_in`` entries.
+        """
+        if x.shape[-1] != self.n_in:
+            raise ValueError(
+                f"x must have {self.n_in} entries on its last axis, got shape "
+                f"{tuple(x.shape)}"
+            )
         self.x = x
         self.v = affine(x, self.weight, self.bias)
         self.y = self.phi.function(self.v)
@@ -249,7 +260,14 @@ class Dense:
         with $\alpha$ the momentum and $N$ the patterns of the batch.
         Because $\delta = -\partial E / \partial v$, adding
         $\eta\, \delta\, y^\top$ is a step of steepest descent.
+
+        Raises
+        ------
+        RuntimeError
+            If no ``backward`` has run since the layer was made.
         """
+        if self.delta is None:
+            raise RuntimeError("update needs the delta of a backward pass, got none")
         rate = eta / self.delta.shape[0]  # eta / N: the batch average
         weight_change = rate * weight_gradient(self.delta, self.x)
         bias_change = rate * bias_gradient(self.delta)
