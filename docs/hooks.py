@@ -58,6 +58,17 @@ FIGURES: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
         {"function": "ill_conditioned", "steps": 200},
     ),
     "figures/mahalanobis.png": (plots.plot_mahalanobis, {"correlation": 0.9}),
+    "figures/problem-xor.png": (plots.plot_practice_problem, {"name": "xor"}),
+    "figures/problem-spirals.png": (plots.plot_practice_problem, {"name": "spirals"}),
+    "figures/problem-function.png": (
+        plots.plot_practice_problem,
+        {"name": "function"},
+    ),
+    "figures/problem-mackey-glass.png": (
+        plots.plot_practice_problem,
+        {"name": "mackey_glass"},
+    ),
+    "figures/problem-training.png": (plots.plot_training_curves, {}),
 }
 
 
@@ -82,7 +93,7 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 
 # A Sphinx role such as :func:`name` in a NumPy-style docstring reaches the
-# page as ":func:<code>name</code>"; the name alone reads as intended.
+# page as ":func:<code>name</code>", and the name alone reads as intended.
 SPHINX_ROLE = re.compile(
     r":(?:py:)?(?:mod|func|class|meth|attr|data|obj|exc):(?=<code>)"
 )

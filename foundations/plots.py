@@ -15,13 +15,22 @@ so it works under any backend and leaves no global state behind.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from foundations import activations, distances, losses, optim, outputs, taylor
+from foundations import (
+    activations,
+    distances,
+    losses,
+    optim,
+    outputs,
+    problems,
+    taylor,
+)
 
 __all__ = [
     "OPTIMIZER_SETTINGS",
@@ -32,6 +41,8 @@ __all__ = [
     "plot_mahalanobis",
     "plot_optimizer_paths",
     "plot_output_gradients",
+    "plot_practice_problem",
+    "plot_training_curves",
     "plot_unit_balls",
 ]
 
@@ -88,7 +99,7 @@ def plot_output_gradients(
 ) -> Figure:
     r"""Plot the gradient at the logit of a sigmoid output under two costs.
 
-    Binary cross-entropy gives $\partial\ell/\partial z = p - y$; the squared
+    Binary cross-entropy gives $\partial\ell/\partial z = p - y$, while the squared
     error $\tfrac{1}{2}(p - y)^2$ gives $(p - y)\,p(1 - p)$, which vanishes
     where the sigmoid saturates, even when the prediction is wrong.
 
@@ -132,7 +143,7 @@ def plot_unit_balls(ps: tuple[float, ...] = (1.0, 1.5, 2.0, 4.0, np.inf)) -> Fig
     Parameters
     ----------
     ps : tuple of float
-        Orders $p \ge 1$; ``numpy.inf`` draws the Chebyshev square.
+        Orders $p \ge 1$. ``numpy.inf`` draws the Chebyshev square.
 
     Returns
     -------
@@ -297,6 +308,66 @@ def plot_critical_points(
     return figure
 
 
+def plot_practice_problem(name: str, seed: int = 0) -> Figure:
+    """Train a practice problem with its recipe and draw the result.
+
+    Trains ``foundations.problems.train(name, seed)`` and draws
+    ``foundations.problems.plot_problem``: the decision boundary of a
+    classification problem, the fitted surfaces of function approximation, or
+    the forecast of the time series, each titled with its test metric.
+
+    Parameters
+    ----------
+    name : {"xor", "spirals", "function", "mackey_glass"}
+        A key of ``foundations.problems.RECIPES``.
+    seed : int, default 0
+        Seed of the data set and of the initial weights.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    result = _trained_problem(name, seed)
+    return problems.plot_problem(result.model, result.dataset)
+
+
+def plot_training_curves(
+    names: tuple[str, ...] = ("xor", "spirals", "function", "mackey_glass"),
+    seed: int = 0,
+) -> Figure:
+    r"""Plot the training cost $E_{\text{av}}$ per epoch of practice problems.
+
+    Each problem is trained with its recipe by
+    ``foundations.problems.train``. Each problem gets one panel, with the
+    cost on a logarithmic axis.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Keys of ``foundations.problems.RECIPES``.
+    seed : int, default 0
+        Seed of the data sets and of the initial weights.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    figure, axes = _subplots(1, len(names), width=3.2 * len(names), height=3.0)
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        history = _trained_problem(name, seed).history
+        ax.semilogy(np.arange(1, len(history) + 1), history)
+        ax.set(title=name, xlabel="epoch")
+    np.atleast_1d(axes)[0].set_ylabel(r"training cost $E_{\mathrm{av}}$")
+    return figure
+
+
+# Both problem figures of a page use the same trained networks, so each
+# problem trains once per process and seed.
+@functools.cache
+def _trained_problem(name: str, seed: int) -> problems.TrainingResult:
+    return problems.train(name, seed=seed, progress=False)
+
+
 def _draw_axes(*axes) -> None:
     for ax in axes:
         ax.axhline(0.0, color="0.6", linewidth=0.8)
@@ -326,7 +397,7 @@ TEST_FUNCTIONS: dict[str, tuple[Callable, tuple, tuple, tuple]] = {
 
 # label -> (update rule of foundations.optim, hyperparameters). The learning
 # rates were picked by hand so that every method makes visible progress on
-# both test functions in a few hundred steps; the optimizer study tunes them.
+# both test functions in a few hundred steps. The optimizer study tunes them.
 OPTIMIZER_SETTINGS: dict[str, tuple[Callable, dict[str, Any]]] = {
     "SGD + momentum 0.9": (optim.sgd, {"lr": 1e-3, "momentum": 0.9}),
     "AdaGrad": (optim.adagrad, {"lr": 0.5}),
@@ -356,7 +427,7 @@ def plot_optimizer_paths(
     steps : int, default 500
         Number of steps of each optimizer.
     settings : dict, optional
-        Label -> (update rule, keyword arguments); defaults to
+        Label -> (update rule, keyword arguments). Defaults to
         ``OPTIMIZER_SETTINGS``.
 
     Returns
