@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,9 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
         return torch.load(path, weights_only=True)
     except FileNotFoundError as error:
         raise CheckpointError(f"{path}: trainer state not found") from error
-    except (OSError, RuntimeError, EOFError) as error:
-        raise CheckpointError(f"{path}: unreadable trainer state: {error}") from error
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"{path}: unreadable trainer state: {reason}") from error
 
 
 class MetricsLog:

@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.command(args)
     except NlpmlpError as error:
-        print(f"nlpmlp: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())  # one line, whatever the cause
+        print(f"nlpmlp: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
 

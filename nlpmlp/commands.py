@@ -38,14 +38,15 @@ def train(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--preset does not apply to --resume; the run keeps its settings"
             )
-        configure_threads(given.get("threads", 0))
         trainer = Trainer.resume(args.out, given)
     else:
         config = TrainConfig(**{**PRESETS.get(args.preset or "", {}), **given})
         config.validate()
-        configure_threads(config.threads)
         run_dir = new_run_dir(args, config.objective)
         trainer = Trainer.start(config, run_dir)
+    # Set after reading a resumed run's settings: results depend on the
+    # thread count, through the order of floating-point sums.
+    configure_threads(trainer.config.threads)
     logger.info(
         "training %s on %d threads, %d parameters",
         trainer.run_dir,

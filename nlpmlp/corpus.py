@@ -153,7 +153,7 @@ def load_corpus(
             f"{source}: corpus too small ({len(text)} characters) to split into "
             "training and validation text"
         )
-    logger.info(
+    logger.debug(
         "corpus %s: %d training and %d validation characters",
         source,
         len(train),

@@ -2,7 +2,8 @@
 
 Library code raises these with the original exception attached
 (``raise DataError(...) from error``); the command line turns each into one
-line, ``nlpmlp: error: ...``, and exit status 2.
+line, ``nlpmlp: error: ...``, and exit status 2. ``DataError`` and
+``ConfigError`` are also ``ValueError``s, the usual type of invalid input.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ class NlpmlpError(Exception):
     """Base class of the errors the command line reports without a traceback."""
 
 
-class DataError(NlpmlpError):
+class DataError(NlpmlpError, ValueError):
     """Input text that cannot be used: missing, empty, binary or too small."""
 
 
-class ConfigError(NlpmlpError):
+class ConfigError(NlpmlpError, ValueError):
     """Invalid or inconsistent settings, or a command that does not fit a run."""
 
 

@@ -115,7 +115,8 @@ def generate(
     temperature : float
         Logits are divided by it; 0 picks the most likely token every time.
     top_k : int
-        Sample among the ``top_k`` most likely tokens (0: all).
+        Sample among the ``top_k`` most likely tokens (0: all). Special
+        tokens are never sampled.
     top_p : float
         Sample among the most likely tokens whose probabilities add up to at
         least ``top_p`` (nucleus sampling; 1: all).
@@ -146,6 +147,7 @@ def generate(
     for _ in range(max_new_tokens):
         context = ids[-model.config.block_size :]
         logits = model(context[None, :]).logits[0, -1].float()  # (vocab,)
+        logits[: tokenizer.n_special] = float("-inf")  # never [PAD], [MASK], [UNK]
         next_id = _sample(logits, temperature, top_k, top_p, generator)
         ids = torch.cat([ids, next_id.view(1)])
     return tokenizer.decode(ids.tolist())
