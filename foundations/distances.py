@@ -12,10 +12,10 @@ distances near 0 agree to $10^{-13}$ absolute instead, because $1 - r$ cancels
 there in both libraries.
 
 There are two deliberate differences. First, degenerate input raises
-``ValueError`` where SciPy returns NaN or a wrong number: a zero vector for
-cosine, a constant vector for correlation, a singular covariance, ``p < 1``,
-NaN or infinity, empty or mismatched shapes, negative weights, or weights that
-are all zero. Second, Minkowski, Euclidean and cosine rescale the vectors
+``ValueError`` where SciPy returns NaN or a wrong number. Such input is a zero
+vector for cosine, a constant vector for correlation, a singular covariance,
+``p < 1``, NaN or infinity, empty or mismatched shapes, negative weights, or
+weights that are all zero. Second, Minkowski, Euclidean and cosine rescale the vectors
 first, so squares do not overflow or underflow.
 """
 
