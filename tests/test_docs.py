@@ -102,6 +102,15 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
         exec(code, namespace)
 
 
+@pytest.mark.parametrize(
+    "page",
+    [*sorted((DOCS / "course").glob("*.md")), DOCS / "case-study.md"],
+    ids=page_id,
+)
+def test_derivation_page_computes_its_claims(page):
+    assert python_blocks(page), f"{page_id(page)} has no code block that checks it"
+
+
 def test_no_figure_is_committed():
     tracked = subprocess.run(
         ["git", "ls-files", "docs"], cwd=ROOT, capture_output=True, text=True

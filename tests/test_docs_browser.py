@@ -190,6 +190,10 @@ def test_page_renders_offline(page, server, browser):
         if not is_local(url, server)
     ]
     assert outside == [], "the page made requests outside 127.0.0.1"
+    errors = [
+        e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+    ]
+    assert errors == [], "the browser console reported errors"
     for link in seen["links"]:
         if not link.startswith(server):
             continue

@@ -4,6 +4,8 @@
 // "autoload" and "require" are removed because they fetch extensions at read
 // time, and "noundefined" is removed so that an unknown macro is an error
 // (data-mjx-error), which the browser test looks for.
+// Every page is a full page load (the theme's instant navigation is off), so
+// MathJax's startup typesets each page and nothing needs to run it again.
 window.MathJax = {
   tex: {
     inlineMath: [["\\(", "\\)"]],
@@ -22,13 +24,3 @@ window.MathJax = {
   },
 };
 
-// Material for MkDocs emits document$ on every page load; typeset again then.
-document$.subscribe(() => {
-  if (!window.MathJax.startup || !window.MathJax.typesetPromise) {
-    return;
-  }
-  MathJax.startup.output.clearCache();
-  MathJax.typesetClear();
-  MathJax.texReset();
-  MathJax.typesetPromise();
-});
