@@ -151,6 +151,8 @@ def tanh_sigmoid_derivative(v: Array, a: float = 1.0) -> Array:
 def relu(v: Array) -> Array:
     r"""Rectified linear unit $\varphi(v) = \max(0, v)$.
 
+    Like ``torch.relu``, a NaN in ``v`` stays NaN rather than becoming 0.
+
     Examples
     --------
     >>> relu(np.array([-2.0, 0.0, 3.0])).tolist()
@@ -158,7 +160,8 @@ def relu(v: Array) -> Array:
     """
     xp = namespace(v)
     v = as_float_array(v, "v", xp)
-    return xp.where(v > 0, v, xp.zeros_like(v))
+    # NaN > 0 is False, so NaN needs its own test to pass through as torch's does.
+    return xp.where((v > 0) | xp.isnan(v), v, xp.zeros_like(v))
 
 
 def relu_derivative(v: Array) -> Array:

@@ -180,3 +180,10 @@ def test_doctests_pass():
     result = doctest.testmod(activations, extraglobs={"np": np})
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("convert", [np.asarray, torch.from_numpy])
+def test_relu_propagates_nan_like_torch(convert):
+    v = np.array([np.nan, -1.0, 2.0])
+    expected = F.relu(torch.from_numpy(v)).numpy()
+    np.testing.assert_array_equal(np.asarray(relu(convert(v))), expected)
