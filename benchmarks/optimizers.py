@@ -1,9 +1,9 @@
 """Time one optimizer step of foundations.optim.torch against torch.optim.
 
 For each optimizer the script steps the same 100 parameter tensors of mixed
-shapes (the layers of a Transformer of width 128 with 8 layers, 1.7 million
-entries) with four implementations, interleaved so that load changes hit all
-of them alike:
+shapes, the layers of a Transformer of width 128 with 8 layers (1.7 million
+entries). Four implementations take turns, so that load changes hit all of
+them alike:
 
 - ours with its default ``foreach=None`` (the multi-tensor path),
 - ours with ``foreach=False`` (the single-tensor path, for reference),
@@ -17,7 +17,7 @@ of ours (default) to each torch variant of at most 1.25.
 
 Usage::
 
-    python benchmarks/optimizers.py [--device cpu|cuda] [--repeats 20]
+    python benchmarks/optimizers.py [--device cpu|cuda] [--repeats 20] [--width 128]
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ OPTIMIZERS = {
 }
 
 
-def make_params(device: str) -> list[torch.Tensor]:
+def make_params(device: str, width: int = 128) -> list[torch.Tensor]:
     """Return tensors of the shapes of ``transformer_shapes``, with gradients."""
     generator = torch.Generator().manual_seed(0)
     params = []
-    for shape in transformer_shapes():
+    for shape in transformer_shapes(width):
         p = torch.randn(shape, generator=generator).to(device).requires_grad_()
         p.grad = 1e-2 * torch.randn(shape, generator=generator).to(device)
         params.append(p)
@@ -65,8 +65,8 @@ def time_steps(step: Callable[[], object], steps: int, device: str) -> float:
     """Return the seconds per call of ``step`` over ``steps`` calls.
 
     On CPU this is the CPU time of the calling thread, which other processes
-    on a shared machine disturb far less than wall time; it counts all the
-    work when torch runs one intra-op thread. On CUDA it is wall time.
+    on a shared machine disturb far less than wall time. It counts all the
+    work only when torch runs one intra-op thread. On CUDA it is wall time.
     """
     if device == "cuda":
         torch.cuda.synchronize()
@@ -81,7 +81,9 @@ def time_steps(step: Callable[[], object], steps: int, device: str) -> float:
     return (clock() - start) / steps
 
 
-def benchmark(name: str, device: str, repeats: int, steps: int) -> dict[str, float]:
+def benchmark(
+    name: str, device: str, repeats: int, steps: int, width: int
+) -> dict[str, float]:
     """Return the best seconds per step of each implementation of ``name``."""
     ours_class, torch_class, kwargs = OPTIMIZERS[name]
     variants = {
@@ -90,7 +92,9 @@ def benchmark(name: str, device: str, repeats: int, steps: int) -> dict[str, flo
         "torch default": lambda p: torch_class(p, **kwargs),
         "torch foreach": lambda p: torch_class(p, foreach=True, **kwargs),
     }
-    optimizers = {label: make(make_params(device)) for label, make in variants.items()}
+    optimizers = {
+        label: make(make_params(device, width)) for label, make in variants.items()
+    }
     for optimizer in optimizers.values():
         optimizer.step()  # creates the state outside the timed region
 
@@ -107,6 +111,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20, help="interleaved rounds")
     parser.add_argument("--steps", type=int, default=5, help="steps per round")
     parser.add_argument(
+        "--width",
+        type=int,
+        default=128,
+        help="model width setting the tensor sizes; 16 gives tiny tensors",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -116,11 +126,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    params = make_params("cpu")
+    params = make_params("cpu", args.width)
     numel = sum(p.numel() for p in params)
     print(
         f"device={args.device} threads={torch.get_num_threads()} "
-        f"tensors={len(params)} entries={numel} repeats={args.repeats} (best of)"
+        f"tensors={len(params)} entries={numel} width={args.width} "
+        f"repeats={args.repeats} (best of)"
     )
     header = (
         f"{'optimizer':<9} {'ours ms':>8} {'single ms':>9} {'torch ms':>9} "
@@ -128,7 +139,7 @@ def main() -> None:
     )
     print(header)
     for name in OPTIMIZERS:
-        t = benchmark(name, args.device, args.repeats, args.steps)
+        t = benchmark(name, args.device, args.repeats, args.steps, args.width)
         ours_time = t["ours default"]
         print(
             f"{name:<9} {1e3 * ours_time:8.3f} {1e3 * t['ours single-tensor']:9.3f} "

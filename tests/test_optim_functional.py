@@ -59,7 +59,7 @@ STEPS = 50
 @pytest.fixture(autouse=True, scope="module")
 def single_thread():
     # The tensors here have at most 32 entries, so a second intra-op thread
-    # only adds synchronization; on a busy machine it made each step 10x slower.
+    # only adds synchronization. On a busy machine it made each step 10x slower.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -181,7 +181,7 @@ def test_adamw_is_adam_with_decoupled_decay():
     assert not np.allclose(got, coupled)
 
 
-def test_rmsprop_first_step_is_lr_over_sqrt_one_minus_alpha():
+def test_rmsprop_first_step_size():
     # v_1 = (1 - alpha) g^2, so the first step is lr / sqrt(1 - alpha) for any g.
     w, _ = rmsprop(np.zeros(3), np.array([1e-3, 1.0, 1e3]), lr=0.01, alpha=0.99, eps=0)
     np.testing.assert_allclose(w, -0.01 / math.sqrt(0.01), rtol=1e-12)

@@ -50,7 +50,7 @@ def test_quick_study_numbers_are_finite(quick_study, table):
                 assert math.isfinite(float(row[column])), (row, column)
 
 
-def test_quick_study_has_one_row_per_problem_and_optimizer(quick_study):
+def test_quick_study_rows_cover_all_runs(quick_study):
     rows = read_rows(quick_study / "results.csv")
     pairs = {(row["problem"], row["optimizer"]) for row in rows}
     expected = {(p, o) for p in study.PROBLEMS for o in study.OPTIMIZERS}
@@ -165,5 +165,5 @@ def test_register_problem_rejects_duplicate_name():
 
 
 def test_unknown_problem_raises():
-    with pytest.raises(ValueError, match=r"unknown problems \['spirals'\]"):
+    with pytest.raises(ValueError, match=r"problems not registered: \['spirals'\]"):
         study.run_study(problems=["spirals"])

@@ -65,7 +65,7 @@ STEPS = 200
 @pytest.fixture(autouse=True, scope="module")
 def single_thread():
     # The tensors here have at most 32 entries, so a second intra-op thread
-    # only adds synchronization; on a busy machine it made each step 10x slower.
+    # only adds synchronization. On a busy machine it made each step 10x slower.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

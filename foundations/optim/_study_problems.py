@@ -3,7 +3,7 @@ r"""Test problems of the optimizer study, with a registry to add more.
 Each problem is a cost $E(w)$ on a vector $w$, with a gradient that may be a
 mini-batch estimate, a starting point, the minimal cost $E^\star$ and a
 tolerance. A run reaches the tolerance at the first step from which
-$E(w_t) - E^\star \le$ tolerance holds until the end of the run. With
+$E(w_t) - E^\star \le$ tolerance is true until the end of the run. With
 mini-batch gradients $E(w_t)$ fluctuates, so there the mean of $E$ over the
 last ``averaged_steps`` steps is tested instead.
 
@@ -132,7 +132,7 @@ def rosenbrock(quick: bool) -> Problem:
 
 
 def _log_loss(z: Vector, y: Vector) -> Vector:
-    # log(1 + e^z) - y z, written so that e^z never overflows
+    # log(1 + e^z) - y z; logaddexp computes log(e^0 + e^z) without overflow
     return np.logaddexp(0.0, z) - y * z
 
 

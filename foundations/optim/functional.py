@@ -16,8 +16,8 @@ The arithmetic is torch.optim's, checked against the torch 2.13.0 source: the
 place of $\epsilon$, the bias correction, and the order of weight decay,
 moment updates and the parameter step. On torch tensors the rules call the same
 kernels as torch.optim's single-tensor code (``torch.lerp``, ``addcmul``,
-``addcdiv``), so on CPU the results are equal bit for bit; on NumPy arrays the
-same formulas round differently by a few units in the last place.
+``addcdiv``), so on CPU the results are equal bit for bit. On NumPy arrays the
+same formulas round differently, by a few units in the last place.
 
 Each docstring's Notes section lists where Keras 3 differs, checked against the
 Keras 3 documentation and the ``keras/src/optimizers`` source: its defaults
@@ -168,12 +168,16 @@ def sgd(
     As in torch, the buffer starts at $b_1 = g_1$ (no dampening on step 1)
     and the learning rate multiplies the buffer, not the gradient inside it.
 
-    Keras 3 ``keras.optimizers.SGD`` differs: its velocity accumulates
-    $\mu b - \eta g$ from zero, so the learning rate sits inside the buffer
-    (the two agree only while $\eta$ is constant); it has no dampening; its
-    Nesterov step is $w + \mu b_t - \eta g_t$; its ``weight_decay`` is
-    decoupled ($w \leftarrow w - \eta\lambda w$ before the step) instead of
-    an L2 term; and its default learning rate is 0.01.
+    Keras 3 ``keras.optimizers.SGD`` differs in five ways:
+
+    - its velocity starts at zero and accumulates
+      $u_t = \mu u_{t-1} - \eta g_t$, so the learning rate sits inside the
+      buffer, and the two rules agree only while $\eta$ is constant;
+    - it has no dampening;
+    - its Nesterov step is $w_t = w_{t-1} + \mu u_t - \eta g_t$;
+    - its ``weight_decay`` is decoupled,
+      $w \leftarrow w - \eta\lambda w$ before the step, not an L2 term;
+    - its default learning rate is 0.01.
 
     Examples
     --------
@@ -616,8 +620,9 @@ def _copy(xp: Any, x: Array) -> Array:
 
 # The four helpers below compute simple sums of products. On torch tensors
 # they call torch's out-of-place kernels, which round exactly as torch.optim's
-# in-place ones do: on CPU these fuse a multiply and an add, and without them
-# float32 runs drift apart from torch.optim by up to 1e-4 over 200 steps.
+# in-place ones because on CPU both fuse a multiply and an add. With plain
+# operators, float32 runs drifted from torch.optim by up to 1e-4 relative over
+# 200 steps of a small MLP.
 
 
 def _add(x: Array, y: Array, alpha: float) -> Array:

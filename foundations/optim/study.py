@@ -6,9 +6,9 @@ Run it with::
 
 Every optimizer runs the update rules of :mod:`foundations.optim` with torch's
 default hyperparameters except the learning rate, which a sweep chooses per
-optimizer and problem: each rate of ``LEARNING_RATES`` is run and the one that
-reaches the problem's tolerance in the fewest steps wins (the lowest final
-cost when none reaches it). On the quadratic, steepest descent with the
+optimizer and problem. Each rate of ``LEARNING_RATES`` is run, and the one that
+reaches the problem's tolerance in the fewest steps wins; when none reaches
+it, the one with the lowest final cost wins. On the quadratic, steepest descent with the
 optimal step $\eta^\star = g^T g / (g^T H g)$ and Newton's method from
 :mod:`foundations.taylor` run as well, with no rate to tune.
 
@@ -134,7 +134,7 @@ def run_optimizer(
     """Run ``rule`` on ``problem`` for ``problem.steps`` steps.
 
     Mini-batches come from a generator seeded with ``seed``, so every
-    optimizer and learning rate sees the same sequence. The run stops early,
+    optimizer and learning rate gets the same sequence. The run stops early,
     marked diverged, if the cost or the gradient stops being finite or the
     cost exceeds ``DIVERGENCE_FACTOR`` times its start.
     """
@@ -162,13 +162,13 @@ def run_optimizer(
                 points.append(w)
     wall_time = time.perf_counter() - start
 
-    kept = np.array(points) if keep_points else np.empty((0, w.shape[0]))
+    iterates = np.array(points) if keep_points else np.empty((0, w.shape[0]))
     run = Run(
         problem.name,
         label,
         hyperparameters,
         np.array(losses),
-        kept,
+        iterates,
         wall_time,
         diverged,
         problem.averaged_steps,
@@ -195,7 +195,7 @@ def _steps_to_tolerance(losses: np.ndarray, problem: Problem) -> int | None:
 
 
 def _rank(run: Run) -> tuple[float, float]:
-    # Fewest steps to the tolerance first, then the lowest final cost.
+    # Sort key: the minimum steps to the tolerance, then the minimum final cost.
     steps = math.inf if run.steps_to_tolerance is None else run.steps_to_tolerance
     return (steps, run.final_loss)
 
@@ -282,7 +282,9 @@ def run_study(
     names = list(PROBLEMS) if problems is None else list(problems)
     unknown = [name for name in names if name not in PROBLEMS]
     if unknown:
-        raise ValueError(f"unknown problems {unknown}; choose from {list(PROBLEMS)}")
+        raise ValueError(
+            f"problems not registered: {unknown}; choose from {list(PROBLEMS)}"
+        )
     learning_rates = QUICK_LEARNING_RATES if quick else LEARNING_RATES
     built = {name: PROBLEMS[name](quick) for name in names}
     for name, problem in built.items():

@@ -15,9 +15,11 @@ Each step runs one of two paths:
   :mod:`foundations.optim.functional` once per tensor.
 
 ``foreach=None`` picks the multi-tensor path whenever every parameter is a
-plain dense tensor, on CPU as well: unlike torch 2.13.0, which uses it by
-default only on accelerators. Measured by ``benchmarks/optimizers.py``, it is
-about twice as fast as the single-tensor path on CPU for many small tensors.
+plain dense tensor, on CPU as well, where torch 2.13.0 defaults to its
+single-tensor code. On CPU the multi-tensor path works through cache-sized
+batches of tensors. In ``benchmarks/optimizers.py`` on a 2-core AMD EPYC, its
+step took 0.46 to 0.95 times as long as torch.optim's default step, for 100
+tensors of 46 thousand to 1.7 million entries in all.
 
 Not supported, unlike torch.optim: sparse and complex parameters, a tensor
 ``lr``, and the ``fused``, ``capturable`` and ``differentiable`` options.
@@ -277,9 +279,9 @@ class AdaGrad(_RuleOptimizer):
 
     Notes
     -----
-    The state of a parameter is created at its first step, where
-    torch.optim.Adagrad creates it in the constructor; ``state_dict()`` before
-    the first step is therefore empty.
+    The state of a parameter is created at its first step, while
+    torch.optim.Adagrad creates it in the constructor. So ``state_dict()``
+    before the first step has no per-parameter state.
     """
 
     _check_hyperparameters = staticmethod(check_adagrad_hyperparameters)
