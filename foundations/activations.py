@@ -48,6 +48,12 @@ _SQRT_2 = math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GELU_TANH_CUBIC = 0.044715  # coefficient of v^3 in the tanh approximation
+# Beyond |v| = 10 the tanh of the approximation rounds to +-1 in float32 and
+# float64, so clipping v there changes no value and keeps v^3 from overflowing.
+_GELU_TANH_SATURATION = 10.0
+# Beyond |v| = 40 the normal density exp(-v^2/2) underflows to 0 in float64
+# (and float32), so clipping v there keeps v^2 from overflowing.
+_GELU_DENSITY_CUTOFF = 40.0
 _APPROXIMATIONS = ("none", "tanh")
 
 
@@ -207,8 +213,7 @@ def gelu(v: Array, approximate: str = "none") -> Array:
     xp = namespace(v)
     v = as_float_array(v, "v", xp)
     if _check_approximate(approximate) == "tanh":
-        t = xp.tanh(_SQRT_2_OVER_PI * (v + _GELU_TANH_CUBIC * v * v * v))
-        return 0.5 * v * (1.0 + t)
+        return 0.5 * v * (1.0 + _gelu_tanh(v, xp))
     return 0.5 * v * _erfc(-v / _SQRT_2)
 
 
@@ -238,11 +243,13 @@ def gelu_derivative(v: Array, approximate: str = "none") -> Array:
     xp = namespace(v)
     v = as_float_array(v, "v", xp)
     if _check_approximate(approximate) == "tanh":
-        t = xp.tanh(_SQRT_2_OVER_PI * (v + _GELU_TANH_CUBIC * v * v * v))
-        du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * v * v)
+        t = _gelu_tanh(v, xp)
+        w = xp.clip(v, min=-_GELU_TANH_SATURATION, max=_GELU_TANH_SATURATION)
+        du = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_CUBIC * w * w)
         return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du
     cdf = 0.5 * _erfc(-v / _SQRT_2)
-    pdf = _INV_SQRT_2PI * xp.exp(-0.5 * v * v)
+    w = xp.clip(v, min=-_GELU_DENSITY_CUTOFF, max=_GELU_DENSITY_CUTOFF)
+    pdf = _INV_SQRT_2PI * xp.exp(-0.5 * w * w)
     return cdf + v * pdf
 
 
@@ -331,6 +338,12 @@ ACTIVATIONS: dict[str, Activation] = {
         "identity", identity, identity_derivative, identity_derivative
     ),
 }
+
+
+def _gelu_tanh(v: Array, xp: object) -> Array:
+    r"""Return $\tanh(\sqrt{2/\pi}\,(v + 0.044715\,v^3))$ without overflow."""
+    w = xp.clip(v, min=-_GELU_TANH_SATURATION, max=_GELU_TANH_SATURATION)
+    return xp.tanh(_SQRT_2_OVER_PI * (w + _GELU_TANH_CUBIC * w * w * w))
 
 
 def _erfc(x: Array) -> Array:

@@ -187,3 +187,21 @@ def test_relu_propagates_nan_like_torch(convert):
     v = np.array([np.nan, -1.0, 2.0])
     expected = F.relu(torch.from_numpy(v)).numpy()
     np.testing.assert_array_equal(np.asarray(relu(convert(v))), expected)
+
+
+# Fields far beyond +-1000 overflow v**2 and v**3 inside the GELU formulas.
+HUGE_FIELDS = {np.float32: 1e30, np.float64: 1e200}
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_exact_at_huge_fields(name, dtype):
+    ours, derivative, _ = CASES[name]
+    big = HUGE_FIELDS[dtype]
+    v = np.array([-big, big], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = ours(v)
+        slopes = derivative(v)
+    np.testing.assert_array_equal(values, np.array([0.0, big], dtype=dtype))
+    np.testing.assert_array_equal(slopes, np.array([0.0, 1.0], dtype=dtype))
