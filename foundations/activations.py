@@ -21,6 +21,7 @@ float64.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ def sigmoid(v: Array, a: float = 1.0) -> Array:
     """
     xp = namespace(v)
     v = as_float_array(v, "v", xp)
-    _check_slope(a)
+    a = _check_slope(a)
     av = a * v
     # exp(-|av|) never overflows; written as a where so the gradient at 0 is
     # the one-sided slope rather than torch's zero subgradient of abs.
@@ -106,6 +107,7 @@ def sigmoid_derivative(v: Array, a: float = 1.0) -> Array:
     >>> float(sigmoid_derivative(np.array(0.0), a=2.0))
     0.5
     """
+    a = _check_slope(a)
     phi = sigmoid(v, a)
     return a * phi * (1.0 - phi)
 
@@ -135,7 +137,7 @@ def tanh_sigmoid(v: Array, a: float = 1.0) -> Array:
     """
     xp = namespace(v)
     v = as_float_array(v, "v", xp)
-    _check_slope(a)
+    a = _check_slope(a)
     return xp.tanh(0.5 * a * v)
 
 
@@ -150,6 +152,7 @@ def tanh_sigmoid_derivative(v: Array, a: float = 1.0) -> Array:
     >>> float(tanh_sigmoid_derivative(np.array(0.0), a=2.0))
     1.0
     """
+    a = _check_slope(a)
     phi = tanh_sigmoid(v, a)
     return 0.5 * a * (1.0 - phi * phi)
 
@@ -301,7 +304,7 @@ def get_activation(name: str, a: float = 1.0) -> Activation:
         raise ValueError(
             f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}"
         )
-    _check_slope(a)
+    a = _check_slope(a)
     if name == "sigmoid":
         return Activation(
             name,
@@ -357,9 +360,14 @@ def _erfc(x: Array) -> Array:
     return torch.special.erfc(torch.from_numpy(np.asarray(x))).numpy()
 
 
-def _check_slope(a: float) -> None:
-    if not (isinstance(a, (int, float)) and math.isfinite(a) and a > 0):
+def _check_slope(a: float) -> float:
+    """Return the slope as a Python float, so a NumPy scalar cannot change dtypes."""
+    # numbers.Real covers NumPy scalars such as np.float32; bool is excluded
+    # because a=True is far more likely a slip than the slope 1.
+    is_number = isinstance(a, numbers.Real) and not isinstance(a, (bool, np.bool_))
+    if not (is_number and math.isfinite(a) and a > 0):
         raise ValueError(f"a must be a finite positive slope, got {a!r}")
+    return float(a)
 
 
 def _check_approximate(approximate: str) -> str:

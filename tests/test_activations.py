@@ -205,3 +205,22 @@ def test_gelu_exact_at_huge_fields(name, dtype):
         slopes = derivative(v)
     np.testing.assert_array_equal(values, np.array([0.0, big], dtype=dtype))
     np.testing.assert_array_equal(slopes, np.array([0.0, 1.0], dtype=dtype))
+
+
+@pytest.mark.parametrize("a", [np.float32(2.0), np.int64(2)])
+def test_numpy_scalar_slope_accepted(a):
+    np.testing.assert_allclose(sigmoid(np.array([0.5]), a=a), sigmoid([0.5], a=2.0))
+
+
+def test_boolean_slope_rejected():
+    with pytest.raises(ValueError, match="a must be a finite positive slope, got True"):
+        sigmoid(np.zeros(3), a=True)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh_sigmoid"])
+def test_numpy_float64_slope_keeps_float32(name):
+    activation = get_activation(name, a=np.float64(2.0))
+    v = np.array([0.5], dtype=np.float32)
+    assert activation.function(v).dtype == np.float32
+    assert activation.derivative(v).dtype == np.float32
+    assert activation.derivative_from_output(v).dtype == np.float32
