@@ -12,7 +12,7 @@ them alike:
 - torch.optim with ``foreach=True``.
 
 It prints the best time per step over the rounds and the ratios of ours to
-each torch variant; a ratio below 1 means ours is faster. The goal is a ratio
+each torch variant. A ratio below 1 means ours is faster. The goal is a ratio
 of ours (default) to each torch variant of at most 1.25.
 
 Usage::

@@ -13,7 +13,7 @@ To add a problem, register a factory that builds it, for example::
     def two_spirals(quick: bool) -> Problem: ...
 
 The factory takes ``quick`` (a shorter run for smoke tests) and returns a
-``Problem`` whose ``x0`` is a 1-D float64 array; a network's weights are
+``Problem`` whose ``x0`` is a 1-D float64 array. A network's weights are
 flattened into one vector for this.
 """
 

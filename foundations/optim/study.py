@@ -7,7 +7,7 @@ Run it with::
 Every optimizer runs the update rules of :mod:`foundations.optim` with torch's
 default hyperparameters except the learning rate, which a sweep chooses per
 optimizer and problem. Each rate of ``LEARNING_RATES`` is run, and the one that
-reaches the problem's tolerance in the fewest steps wins; when none reaches
+reaches the problem's tolerance in the fewest steps wins. When none reaches
 it, the one with the lowest final cost wins. On the quadratic, steepest descent with the
 optimal step $\eta^\star = g^T g / (g^T H g)$ and Newton's method from
 :mod:`foundations.taylor` run as well, with no rate to tune.
