@@ -21,6 +21,12 @@ def namespace(*arrays: Array) -> Any:
 
     Plain Python numbers and ``None`` are ignored, so ``namespace(x, 2.0)`` is
     the namespace of ``x``.
+
+    Raises
+    ------
+    TypeError
+        If the arrays mix NumPy arrays and torch tensors, or one of them is
+        of neither kind.
     """
     real = [
         np.asarray(a) if isinstance(a, (list, tuple)) else a
@@ -29,6 +35,13 @@ def namespace(*arrays: Array) -> Any:
     ]
     if not real:
         return array_api_compat.array_namespace(np.asarray(0.0))
+    kinds = {is_torch(a) for a in real if array_api_compat.is_array_api_obj(a)}
+    if len(kinds) > 1:
+        names = ", ".join(sorted({type(a).__name__ for a in real}))
+        raise TypeError(
+            f"cannot mix NumPy arrays and torch tensors, got {names}; convert "
+            "with torch.from_numpy(array) or tensor.numpy()"
+        )
     return array_api_compat.array_namespace(*real)
 
 

@@ -200,3 +200,9 @@ def test_docstring_examples_pass():
     result = doctest.testmod(outputs)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_numpy_and_torch_mixed_rejected():
+    message = "cannot mix NumPy arrays and torch tensors, got Tensor, ndarray"
+    with pytest.raises(TypeError, match=message):
+        sigmoid_jvp(torch.zeros(2), np.zeros(2))
