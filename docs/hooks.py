@@ -15,6 +15,7 @@ Each figure is rendered in memory and added with ``File.generated``, so
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import re
@@ -34,12 +35,41 @@ log = logging.getLogger("mkdocs.hooks.figures")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The table that `python -m foundations.optim.study` writes as results.csv. The
+# full study takes minutes, so the site shows this recorded run; the build
+# redraws its 2-D figures at the learning rates the study chose, and
+# tests/test_docs.py reruns its deterministic rows.
+OPTIMIZER_STUDY = ROOT / "docs" / "data" / "optimizer-study.csv"
+STUDY_MARKER = re.compile(r"<!-- optimizer-study: ([a-z-]+) -->")
+
 # Site path -> file in node_modules. The site paths are the ones mkdocs.yml
 # names in extra_javascript and extra.polyfills.
 VENDORED = {
     "assets/javascripts/mathjax/tex-svg.js": "mathjax/es5/tex-svg.js",
     "assets/javascripts/iframe-worker/shim.js": "iframe-worker/shim/index.js",
 }
+
+
+def read_optimizer_study() -> list[dict[str, str]]:
+    """Return the rows of the recorded optimizer study."""
+    with OPTIMIZER_STUDY.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def parse_hyperparameters(text: str) -> dict[str, float]:
+    """Parse the study's ``"momentum=0.9 lr=0.01"`` into a dictionary."""
+    pairs = (item.split("=", 1) for item in text.split())
+    return {key: float(value) for key, value in pairs}
+
+
+def study_learning_rates(problem: str) -> dict[str, float]:
+    """Return optimizer label -> learning rate that the study chose on ``problem``."""
+    return {
+        row["optimizer"]: parse_hyperparameters(row["hyperparameters"])["lr"]
+        for row in read_optimizer_study()
+        if row["problem"] == problem and "lr=" in row["hyperparameters"]
+    }
+
 
 # Site path -> (plotting function, keyword arguments). Each page shows the call
 # under its figure, so a reader can redraw it with other arguments.
@@ -49,15 +79,15 @@ FIGURES: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "figures/unit-balls.png": (plots.plot_unit_balls, {}),
     "figures/descent-paths.png": (plots.plot_descent_paths, {"lr": 0.1}),
     "figures/critical-points.png": (plots.plot_critical_points, {}),
-    "figures/optimizers-rosenbrock.png": (
-        plots.plot_optimizer_paths,
-        {"function": "rosenbrock"},
-    ),
-    "figures/optimizers-ill-conditioned.png": (
-        plots.plot_optimizer_paths,
-        {"function": "ill_conditioned", "steps": 200},
-    ),
     "figures/mahalanobis.png": (plots.plot_mahalanobis, {"correlation": 0.9}),
+    "figures/study-quadratic.png": (
+        plots.plot_optimizer_study,
+        {"problem": "quadratic", "learning_rates": study_learning_rates("quadratic")},
+    ),
+    "figures/study-rosenbrock.png": (
+        plots.plot_optimizer_study,
+        {"problem": "rosenbrock", "learning_rates": study_learning_rates("rosenbrock")},
+    ),
     "figures/problem-xor.png": (plots.plot_practice_problem, {"name": "xor"}),
     "figures/problem-spirals.png": (plots.plot_practice_problem, {"name": "spirals"}),
     "figures/problem-function.png": (
@@ -97,6 +127,27 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 SPHINX_ROLE = re.compile(
     r":(?:py:)?(?:mod|func|class|meth|attr|data|obj|exc):(?=<code>)"
 )
+
+
+def on_page_markdown(markdown: str, page: Page, **kwargs: Any) -> str:
+    """Replace each ``<!-- optimizer-study: PROBLEM -->`` by that problem's table."""
+    return STUDY_MARKER.sub(lambda match: _study_table(match.group(1)), markdown)
+
+
+def _study_table(problem: str) -> str:
+    rows = [row for row in read_optimizer_study() if row["problem"] == problem]
+    if not rows:
+        raise PluginError(f"{OPTIMIZER_STUDY} has no rows for problem {problem!r}")
+    header = (
+        r"| optimizer | chosen setting | steps to tolerance | final \(E - E^\star\) |"
+    )
+    lines = [header, "|---|---|---:|---:|"]
+    for row in rows:
+        steps = row["steps_to_tolerance"] or "not reached"
+        gap = "diverged" if row["diverged"] == "True" else row["final_gap"]
+        setting = row["hyperparameters"].replace(" ", ", ")
+        lines.append(f"| {row['optimizer']} | {setting} | {steps} | {gap} |")
+    return "\n".join(lines)
 
 
 def on_page_content(html: str, page: Page, **kwargs: Any) -> str:

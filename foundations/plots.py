@@ -16,30 +16,20 @@ so it works under any backend and leaves no global state behind.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from foundations import (
-    activations,
-    distances,
-    losses,
-    optim,
-    outputs,
-    problems,
-    taylor,
-)
+from foundations import activations, distances, losses, outputs, problems, taylor
 
 __all__ = [
-    "OPTIMIZER_SETTINGS",
-    "TEST_FUNCTIONS",
     "plot_activations",
     "plot_critical_points",
     "plot_descent_paths",
     "plot_mahalanobis",
-    "plot_optimizer_paths",
+    "plot_optimizer_study",
     "plot_output_gradients",
     "plot_practice_problem",
     "plot_training_curves",
@@ -361,6 +351,51 @@ def plot_training_curves(
     return figure
 
 
+def plot_optimizer_study(
+    problem: str = "quadratic", learning_rates: dict[str, float] | None = None
+) -> Figure:
+    """Draw the paths of the optimizer study on one of its 2-D problems.
+
+    Runs every optimizer of ``foundations.optim.study.OPTIMIZERS`` on the
+    study's problem at the given learning rates, plus the Taylor methods where
+    the problem has a Hessian, and draws one panel per run with a last panel
+    of the cost gaps, as ``python -m foundations.optim.study`` does.
+
+    Parameters
+    ----------
+    problem : {"quadratic", "rosenbrock"}, default "quadratic"
+        A 2-D problem of ``foundations.optim.study.PROBLEMS``.
+    learning_rates : dict, optional
+        Optimizer label -> learning rate, for example the rates that the study
+        chose. Without it the study's full learning-rate sweep runs first,
+        which takes tens of seconds.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from foundations.optim import study
+
+    if learning_rates is None:
+        result = study.run_study(problems=[problem], show_progress=False)
+    else:
+        built = study.PROBLEMS[problem](False)
+        runs = []
+        for label, (rule, fixed) in study.OPTIMIZERS.items():
+            settings = {**fixed, "lr": learning_rates[label]}
+            runs.append(study.run_optimizer(built, rule, settings, label, True))
+        if built.hessian is not None:
+            runs.extend(study.run_taylor_methods(built))
+        result = study.StudyResult({problem: built}, runs)
+    draw = {
+        "quadratic": study.plot_quadratic_trajectories,
+        "rosenbrock": study.plot_rosenbrock_trajectories,
+    }[problem]
+    # The study's plotting functions also save the figure to a file.
+    with tempfile.TemporaryDirectory() as folder:
+        return draw(result, Path(folder) / f"{problem}.png")
+
+
 # Both problem figures of a page use the same trained networks, so each
 # problem trains once per process and seed.
 @functools.cache
@@ -372,93 +407,6 @@ def _draw_axes(*axes) -> None:
     for ax in axes:
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         ax.axvline(0.0, color="0.6", linewidth=0.8)
-
-
-# The test functions take w of shape (2, ...), so one call evaluates a grid.
-def _rosenbrock(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = w
-    value = (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
-    gradient = np.array(
-        [-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)]
-    )
-    return value, gradient
-
-
-def _ill_conditioned(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x, y = w
-    return 0.5 * (x * x + 25.0 * y * y), np.array([x, 25.0 * y])
-
-
-# name -> (function returning (E, gradient), start, minimum, plot window).
-TEST_FUNCTIONS: dict[str, tuple[Callable, tuple, tuple, tuple]] = {
-    "rosenbrock": (_rosenbrock, (-1.2, 1.0), (1.0, 1.0), (-1.6, 1.6, -0.6, 1.6)),
-    "ill_conditioned": (_ill_conditioned, (-4.0, 1.5), (0.0, 0.0), (-4.5, 1.5, -2, 2)),
-}
-
-# label -> (update rule of foundations.optim, hyperparameters). The learning
-# rates were picked by hand so that every method makes visible progress on
-# both test functions in a few hundred steps. The optimizer study tunes them.
-OPTIMIZER_SETTINGS: dict[str, tuple[Callable, dict[str, Any]]] = {
-    "SGD + momentum 0.9": (optim.sgd, {"lr": 1e-3, "momentum": 0.9}),
-    "AdaGrad": (optim.adagrad, {"lr": 0.5}),
-    "RMSProp": (optim.rmsprop, {"lr": 0.01}),
-    "Adam": (optim.adam, {"lr": 0.05}),
-}
-
-
-def plot_optimizer_paths(
-    function: str = "rosenbrock",
-    steps: int = 500,
-    settings: dict[str, tuple[Callable, dict[str, Any]]] | None = None,
-) -> Figure:
-    r"""Run optimizers on a 2-D test function and plot paths and cost curves.
-
-    Each optimizer of ``settings`` starts from the same point and takes
-    ``steps`` steps with the exact gradient. The left panel draws the paths
-    over the contours of $E$, the right panel $E - E_{\min}$ per step on a
-    logarithmic axis.
-
-    Parameters
-    ----------
-    function : {"rosenbrock", "ill_conditioned"}, default "rosenbrock"
-        A key of ``TEST_FUNCTIONS``: Rosenbrock's valley
-        $(1 - x)^2 + 100(y - x^2)^2$ or the quadratic
-        $\tfrac{1}{2}(x^2 + 25 y^2)$, whose Hessian has condition number 25.
-    steps : int, default 500
-        Number of steps of each optimizer.
-    settings : dict, optional
-        Label -> (update rule, keyword arguments). Defaults to
-        ``OPTIMIZER_SETTINGS``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    cost, start, minimum, window = TEST_FUNCTIONS[function]
-    settings = OPTIMIZER_SETTINGS if settings is None else settings
-    figure, (paths, curves) = _subplots(1, 2, width=10.0, height=4.2)
-    _draw_contours(paths, cost, window)
-    for label, (rule, hyperparameters) in settings.items():
-        trajectory, values = _run(rule, hyperparameters, cost, np.array(start), steps)
-        paths.plot(trajectory[:, 0], trajectory[:, 1], linewidth=1.2, label=label)
-        curves.semilogy(np.maximum(values, 1e-16), label=label)
-    paths.plot(*minimum, marker="*", markersize=12, color="black")
-    paths.set(
-        xlim=window[:2], ylim=window[2:], title="Paths", xlabel="$w_1$", ylabel="$w_2$"
-    )
-    curves.set(title=r"$E(\mathbf{w}) - E_{\min}$", xlabel="step")
-    curves.legend(loc="lower left", fontsize="small")
-    return figure
-
-
-def _run(rule, hyperparameters, cost, w, steps):
-    trajectory, values, state = [w], [], None
-    for _ in range(steps):
-        value, gradient = cost(w)
-        values.append(float(value))
-        w, state = rule(w, gradient, state, **hyperparameters)
-        trajectory.append(w)
-    return np.array(trajectory), np.array(values)
 
 
 def _draw_contours(ax, cost, window) -> None:

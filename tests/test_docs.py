@@ -22,6 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
+sys.path.insert(0, str(DOCS))  # the hooks module, for its study-table readers
 MATHJAX = ROOT / "node_modules" / "mathjax" / "es5" / "tex-svg.js"
 PYTHON_BLOCK = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -109,6 +110,57 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
 )
 def test_derivation_page_computes_its_claims(page):
     assert python_blocks(page), f"{page_id(page)} has no code block that checks it"
+
+
+def study_rows(problem: str) -> dict[str, dict[str, str]]:
+    import hooks
+
+    rows = hooks.read_optimizer_study()
+    return {row["optimizer"]: row for row in rows if row["problem"] == problem}
+
+
+@pytest.mark.parametrize("problem", ["quadratic", "rosenbrock"])
+def test_optimizer_study_record_reproduces(problem):
+    import hooks
+
+    from foundations.optim import study
+
+    built = study.PROBLEMS[problem](False)
+    for label, (rule, _) in study.OPTIMIZERS.items():
+        row = study_rows(problem)[label]
+        settings = hooks.parse_hyperparameters(row["hyperparameters"])
+        run = study.run_optimizer(built, rule, settings, label)
+
+        assert str(run.steps_to_tolerance or "") == row["steps_to_tolerance"], label
+        assert str(run.diverged) == row["diverged"], label
+        assert f"{run.final_loss:.6g}" == row["final_loss"], label
+
+
+def test_optimizer_study_supports_page_claims():
+    def steps(problem: str, label: str) -> float:
+        value = study_rows(problem)[label]["steps_to_tolerance"]
+        return float(value) if value else float("inf")
+
+    # Quadratic: momentum and Adam need several times fewer steps than SGD.
+    assert 3 * steps("quadratic", "SGD + momentum") < steps("quadratic", "SGD")
+    assert 3 * steps("quadratic", "Adam") < steps("quadratic", "SGD")
+    # Rosenbrock: momentum is the fastest; SGD and RMSProp never get there.
+    first_order = ["SGD", "SGD + momentum", "AdaGrad", "RMSProp", "Adam"]
+    fastest = min(first_order, key=lambda label: steps("rosenbrock", label))
+    assert fastest == "SGD + momentum"
+    assert steps("rosenbrock", "SGD") == float("inf")
+    assert steps("rosenbrock", "RMSProp") == float("inf")
+    # Sparse features: the per-coordinate methods are several times faster.
+    for label in ("AdaGrad", "RMSProp", "Adam"):
+        assert 3 * steps("sparse-logistic", label) < steps("sparse-logistic", "SGD")
+    # Noisy gradients: every method ends about 1e-3 above the minimum.
+    for row in study_rows("noisy-regression").values():
+        assert 5e-4 < float(row["final_gap"]) < 5e-3, row["optimizer"]
+    # The Taylor methods beat every first-order method on the quadratic.
+    assert steps("quadratic", "Newton") == 1
+    assert steps("quadratic", "Steepest descent, optimal step") < min(
+        steps("quadratic", label) for label in first_order
+    )
 
 
 def test_no_figure_is_committed():
