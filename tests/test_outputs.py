@@ -177,7 +177,9 @@ def test_identity_converts_integers_to_float(convert):
     np.testing.assert_array_equal(to_numpy(result), [1.0, 2.0])
 
 
-@pytest.mark.parametrize("ours", [sigmoid, softmax, log_softmax], ids=str)
+@pytest.mark.parametrize(
+    "ours", [sigmoid, softmax, log_softmax], ids=lambda f: f.__name__
+)
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_output_rejects_non_finite(convert, ours, bad):
     with pytest.raises(ValueError, match=r"z must contain only finite values, got"):
