@@ -15,6 +15,8 @@ is what backpropagation needs at the output layer.
 
 from __future__ import annotations
 
+import numbers
+
 from foundations._array import Array, as_float_array, check_finite, namespace
 
 __all__ = [
@@ -125,7 +127,8 @@ def softmax(z: Array, axis: int = -1) -> Array:
     Raises
     ------
     ValueError
-        If ``z`` contains NaN or infinity, or is a scalar.
+        If ``z`` contains NaN or infinity or is a scalar, or ``axis`` is not
+        an axis of ``z`` or has length 0.
 
     Notes
     -----
@@ -144,6 +147,7 @@ def softmax(z: Array, axis: int = -1) -> Array:
     """
     xp = namespace(z)
     z = as_float_array(z, "z", xp)
+    axis = _class_axis(z, axis)
     e = xp.exp(_shift_by_max(z, axis, xp))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -177,6 +181,7 @@ def softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
     """
     xp = namespace(z, v)
     z = as_float_array(z, "z", xp)
+    axis = _class_axis(z, axis)
     v = _as_tangent(v, z, xp)
     p = softmax(z, axis=axis)
     return p * (v - xp.sum(p * v, axis=axis, keepdims=True))
@@ -203,7 +208,8 @@ def log_softmax(z: Array, axis: int = -1) -> Array:
     Raises
     ------
     ValueError
-        If ``z`` contains NaN or infinity, or is a scalar.
+        If ``z`` contains NaN or infinity or is a scalar, or ``axis`` is not
+        an axis of ``z`` or has length 0.
 
     Notes
     -----
@@ -221,6 +227,7 @@ def log_softmax(z: Array, axis: int = -1) -> Array:
     """
     xp = namespace(z)
     z = as_float_array(z, "z", xp)
+    axis = _class_axis(z, axis)
     shifted = _shift_by_max(z, axis, xp)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
@@ -253,6 +260,7 @@ def log_softmax_jvp(z: Array, v: Array, axis: int = -1) -> Array:
     """
     xp = namespace(z, v)
     z = as_float_array(z, "z", xp)
+    axis = _class_axis(z, axis)
     v = _as_tangent(v, z, xp)
     p = softmax(z, axis=axis)
     return v - xp.sum(p * v, axis=axis, keepdims=True)
@@ -288,9 +296,25 @@ def identity(z: Array) -> Array:
 def _shift_by_max(z: Array, axis: int, xp: object) -> Array:
     """Subtract the maximum along ``axis``, after checking ``z`` is finite."""
     check_finite(z, "z", xp)
+    return z - xp.max(z, axis=axis, keepdims=True)
+
+
+def _class_axis(z: Array, axis: int) -> int:
+    """Return ``axis`` as an int after checking it is a non-empty axis of ``z``."""
     if z.ndim == 0:
         raise ValueError("z must have at least one dimension, got a scalar")
-    return z - xp.max(z, axis=axis, keepdims=True)
+    shape = tuple(z.shape)
+    is_integer = isinstance(axis, numbers.Integral) and not isinstance(axis, bool)
+    if not (is_integer and -z.ndim <= axis < z.ndim):
+        raise ValueError(
+            f"axis must be an integer in [{-z.ndim}, {z.ndim}) for z of shape "
+            f"{shape}, got {axis!r}"
+        )
+    if shape[axis] == 0:
+        raise ValueError(
+            f"z must have at least one class along axis {axis}, got shape {shape}"
+        )
+    return int(axis)
 
 
 def _as_tangent(v: Array, z: Array, xp: object) -> Array:

@@ -208,3 +208,34 @@ def test_numpy_and_torch_mixed_rejected():
     message = "cannot mix NumPy arrays and torch tensors, got Tensor, ndarray"
     with pytest.raises(TypeError, match=message):
         sigmoid_jvp(torch.zeros(2), np.zeros(2))
+
+
+@pytest.mark.parametrize("ours", [softmax, log_softmax], ids=lambda f: f.__name__)
+def test_softmax_rejects_empty_class_axis(convert, ours):
+    message = r"z must have at least one class along axis -1, got shape \(3, 0\)"
+    with pytest.raises(ValueError, match=message):
+        ours(convert(np.zeros((3, 0))))
+
+
+def test_softmax_keeps_empty_batch(convert):
+    result = softmax(convert(np.zeros((0, 3))))
+    assert tuple(result.shape) == (0, 3)
+
+
+def test_softmax_accepts_numpy_integer_axis(convert):
+    z = logits((2, 3))
+    expected = torch.softmax(torch.from_numpy(z), 0).numpy()
+    result = softmax(convert(z), axis=np.int64(0))
+    np.testing.assert_allclose(to_numpy(result), expected, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize(
+    "ours", [softmax, log_softmax, softmax_jvp], ids=lambda f: f.__name__
+)
+@pytest.mark.parametrize("axis", [2, -3, 1.0, None])
+def test_softmax_rejects_invalid_axis(convert, ours, axis):
+    z = convert(np.zeros((2, 3)))
+    args = (z, z) if ours is softmax_jvp else (z,)
+    message = r"axis must be an integer in \[-2, 2\) for z of shape \(2, 3\), got"
+    with pytest.raises(ValueError, match=message):
+        ours(*args, axis=axis)
