@@ -284,13 +284,21 @@ def identity(z: Array) -> Array:
         ``z`` itself when it is floating point, otherwise ``z`` converted to
         the default floating type.
 
+    Raises
+    ------
+    ValueError
+        If ``z`` contains NaN or infinity, as the other output functions do.
+
     Examples
     --------
     >>> import numpy as np
     >>> identity(np.array([1.5, -2.0]))
     array([ 1.5, -2. ])
     """
-    return as_float_array(z, "z")
+    xp = namespace(z)
+    z = as_float_array(z, "z", xp)
+    check_finite(z, "z", xp)
+    return z
 
 
 def _shift_by_max(z: Array, axis: int, xp: object) -> Array:

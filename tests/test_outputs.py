@@ -178,7 +178,7 @@ def test_identity_converts_integers_to_float(convert):
 
 
 @pytest.mark.parametrize(
-    "ours", [sigmoid, softmax, log_softmax], ids=lambda f: f.__name__
+    "ours", [sigmoid, softmax, log_softmax, identity], ids=lambda f: f.__name__
 )
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_output_rejects_non_finite(convert, ours, bad):
