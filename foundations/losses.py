@@ -860,6 +860,10 @@ def _cross_entropy_terms(
 ) -> _CrossEntropyTerms:
     """Check every argument of a cross-entropy and compute its terms."""
     input = _checked_float(input, "input", xp)
+    if input.ndim == 0:
+        raise ValueError(
+            "input must have at least one dimension (the classes), got shape ()"
+        )
     if isinstance(target, (list, tuple, int)):
         target = xp.asarray(target, device=array_api_compat.device(input))
     _check_label_smoothing(label_smoothing)

@@ -611,3 +611,10 @@ def test_docstring_examples_pass():
     result = doctest.testmod(losses)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("function", [cross_entropy, cross_entropy_gradient])
+def test_cross_entropy_rejects_scalar_input(convert, function):
+    message = r"input must have at least one dimension \(the classes\), got shape \(\)"
+    with pytest.raises(ValueError, match=message):
+        function(convert(np.array(1.0)), convert(np.array(0)))
