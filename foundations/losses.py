@@ -23,6 +23,7 @@ $p - y$ with respect to the logits, which is why these pairs go together.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -746,9 +747,22 @@ def _regression_inputs(y_pred: Array, y_true: Array, xp: Any) -> tuple[Array, Ar
     return y_pred, xp.astype(y_true, y_pred.dtype)
 
 
-def _check_label_smoothing(label_smoothing: float) -> None:
+def _check_label_smoothing(label_smoothing: float) -> float:
+    if not isinstance(label_smoothing, numbers.Real):
+        raise TypeError(
+            "label_smoothing must be a real number, got "
+            f"{type(label_smoothing).__name__}"
+        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    return float(label_smoothing)
+
+
+def _check_ignore_index(ignore_index: int) -> None:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
+        raise TypeError(
+            f"ignore_index must be an integer, got {type(ignore_index).__name__}"
+        )
 
 
 def _check_sums_to_one(p: Array, class_axis: int, xp: Any) -> None:
@@ -866,13 +880,15 @@ def _cross_entropy_terms(
         )
     if isinstance(target, (list, tuple, int)):
         target = xp.asarray(target, device=array_api_compat.device(input))
-    _check_label_smoothing(label_smoothing)
+    else:
+        namespace(input, target)  # raises TypeError for NumPy next to torch
+    eps = _check_label_smoothing(label_smoothing)
+    _check_ignore_index(ignore_index)
 
     class_axis = 0 if input.ndim == 1 else 1
     classes = input.shape[class_axis]
     log_p = _log_probabilities(input, "input", class_axis, from_logits, xp)
     w = _class_weights(weight, classes, input, class_axis, xp)
-    eps = label_smoothing
 
     if xp.isdtype(target.dtype, "integral"):
         one_hot, not_ignored = _one_hot_targets(
@@ -892,12 +908,13 @@ def _probability_targets(
     target: Array, input: Array, class_axis: int, xp: Any
 ) -> Array:
     """Check class-probability targets and cast them to the input's dtype."""
+    given_dtype = target.dtype
     target = _checked_float(target, "target", xp)
     index_shape = _index_target_shape(input, class_axis)
     if tuple(target.shape) == index_shape:
         raise ValueError(
             f"target of shape {index_shape} must contain integer class indices, "
-            f"got dtype {target.dtype}"
+            f"got dtype {given_dtype}"
         )
     _check_same_shape(input, "input", target, "target")
     _check_probabilities(target, "target", xp)

@@ -618,3 +618,33 @@ def test_cross_entropy_rejects_scalar_input(convert, function):
     message = r"input must have at least one dimension \(the classes\), got shape \(\)"
     with pytest.raises(ValueError, match=message):
         function(convert(np.array(1.0)), convert(np.array(0)))
+
+
+def other_kind(x: np.ndarray, convert) -> np.ndarray | torch.Tensor:
+    """Return ``x`` as the array kind that ``convert`` does not make."""
+    return as_numpy(x) if convert is as_torch else as_torch(x)
+
+
+@pytest.mark.parametrize("target", [LABELS, np.full((2, 3), 1 / 3)])
+def test_cross_entropy_rejects_target_of_other_kind(convert, target):
+    message = "cannot mix NumPy arrays and torch tensors"
+    with pytest.raises(TypeError, match=message):
+        cross_entropy(convert(Z), other_kind(target, convert))
+
+
+def test_cross_entropy_names_boolean_target_dtype(convert):
+    message = r"target of shape \(2,\) must contain integer class indices, got dtype"
+    with pytest.raises(ValueError, match=message + ".*bool"):
+        cross_entropy(convert(Z[:, :2]), convert(np.array([True, False])))
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "message"),
+    [
+        ("label_smoothing", "0.1", "label_smoothing must be a real number, got str"),
+        ("ignore_index", 1.5, "ignore_index must be an integer, got float"),
+    ],
+)
+def test_cross_entropy_rejects_argument_types(convert, keyword, value, message):
+    with pytest.raises(TypeError, match=message):
+        cross_entropy(convert(Z), convert(LABELS), **{keyword: value})
