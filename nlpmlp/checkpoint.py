@@ -104,10 +104,10 @@ def load_json(path: str | Path) -> Any:
 def save_weights(model: nn.Module, path: str | Path, step: int) -> None:
     """Write the model's weights to safetensors, each shared tensor once.
 
-    safetensors rejects tensors that share memory, so of every group of
-    names bound to one tensor (the tied token embedding and LM head) only the
-    first name is written; the metadata maps every dropped name to the kept
-    one, and ``load_weights`` binds them again.
+    safetensors rejects tensors that share memory. So of every group of
+    names bound to one tensor (the tied token embedding and LM head), only
+    the first name is written. The metadata maps every dropped name to the
+    kept one, and ``load_weights`` binds them again.
     """
     tensors: dict[str, torch.Tensor] = {}
     aliases: dict[str, str] = {}
@@ -126,9 +126,9 @@ def save_weights(model: nn.Module, path: str | Path, step: int) -> None:
 def load_weights(model: nn.Module, path: str | Path) -> int:
     """Load weights written by ``save_weights`` and return their step.
 
-    The model must bind its shared tensors itself (``Encoder`` ties its LM
-    head in its constructor); this checks that every name left out of the
-    file is such an alias.
+    The model must bind its shared tensors itself, as ``Encoder`` ties its LM
+    head in its constructor. This function checks that every name left out
+    of the file is such an alias.
 
     Raises
     ------
@@ -189,6 +189,9 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
 
 class MetricsLog:
     """The records of ``metrics.jsonl``, rewritten atomically at each flush.
+
+    Rewriting the whole file keeps every write atomic; the file has one line
+    per logged step or evaluation, so it stays small.
 
     Parameters
     ----------

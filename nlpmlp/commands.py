@@ -1,7 +1,7 @@
-"""What each ``nlpmlp`` subcommand does once its options are parsed.
+"""Implementations of the ``nlpmlp`` subcommands, called with parsed options.
 
-These functions print their results on standard output; messages go to
-``logging``. Each returns the exit status.
+Each prints its results on standard output, sends messages to ``logging``
+and returns the exit status.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 def train(args: argparse.Namespace) -> int:
     """Train a new run, or resume one, and print its results."""
-    given = given_settings(args)
+    overrides = given_settings(args)
     if args.resume:
         if args.out is None:
             raise ConfigError("--resume needs --out, the run directory to continue")
@@ -38,9 +38,9 @@ def train(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--preset does not apply to --resume; the run keeps its settings"
             )
-        trainer = Trainer.resume(args.out, given)
+        trainer = Trainer.resume(args.out, overrides)
     else:
-        config = TrainConfig(**{**PRESETS.get(args.preset or "", {}), **given})
+        config = TrainConfig(**{**PRESETS.get(args.preset or "", {}), **overrides})
         config.validate()
         run_dir = new_run_dir(args, config.objective)
         trainer = Trainer.start(config, run_dir)

@@ -113,7 +113,7 @@ class TrainConfig:
         minimum=0,
     )
     time_budget: float = _setting(
-        240.0,
+        210.0,
         "wall-clock limit of the training loop in seconds (0: none)",
         minimum=0.0,
         metavar="SECONDS",

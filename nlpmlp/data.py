@@ -149,7 +149,7 @@ def evaluation_windows(
 
     Windows start at multiples of ``block_size``. A causal window has one
     token more than its inputs, the last target, so every token but the
-    first is a target of exactly one causal window; a masked-LM window has
+    first is a target of exactly one causal window. A masked-LM window has
     ``block_size`` tokens, so every token is in exactly one window. The last
     window may be shorter. ``max_windows > 0`` keeps that many windows,
     evenly spaced, in place of all of them.

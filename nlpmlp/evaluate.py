@@ -144,6 +144,7 @@ def _batches(
             generator,
         )
         inputs, targets = inputs[0], targets[0]
+
     windows = evaluation_windows(
         tokens.numel(), objective, config.block_size, max_windows
     )
@@ -151,6 +152,7 @@ def _batches(
     shrink = 1 if config.causal else 0
     spans = [slice(w.start, w.stop - shrink) for w in windows]
     full = [span for span in spans if span.stop - span.start == config.block_size]
+
     for first in range(0, len(full), batch_size):
         group = full[first : first + batch_size]
         yield Batch(

@@ -1,7 +1,8 @@
 """Using a trained run: load it, fill masks, generate text.
 
-A masked-LM run answers ``fill_mask``; a causal-LM run answers
-``generate``. Asking either for the other raises ``ConfigError``.
+A masked-LM run supports ``fill_mask`` and a causal-LM run supports
+``generate``. Calling either with the other kind of run raises
+``ConfigError``.
 """
 
 from __future__ import annotations

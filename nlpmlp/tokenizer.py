@@ -7,7 +7,7 @@ Two kinds:
   CRLF) survives ``encode`` then ``decode`` unchanged.
 - ``"char"``: one token per Unicode character seen in the training text.
   A character not seen in training becomes the ``[UNK]`` token, which
-  decodes to the literal text ``[UNK]``; text made of seen characters
+  decodes to the literal text ``[UNK]``. Text made of seen characters
   survives the round trip unchanged.
 
 Special tokens come first in the vocabulary, so ids ``0 .. n_special - 1``

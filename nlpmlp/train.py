@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from foundations.optim.torch import AdamW
 from nlpmlp import checkpoint
 from nlpmlp.config import RESUME_OVERRIDES, TrainConfig
 from nlpmlp.corpus import load_corpus
@@ -37,11 +38,6 @@ from nlpmlp.errors import CheckpointError, ConfigError, DataError
 from nlpmlp.evaluate import Evaluation, evaluate, unigram_log_probs
 from nlpmlp.model import Encoder
 from nlpmlp.tokenizer import TextTokenizer, train_tokenizer
-
-try:
-    from foundations.optim.torch import AdamW
-except ImportError:  # TODO: drop once foundations.optim.torch is committed
-    from torch.optim import AdamW
 
 __all__ = ["TrainResult", "Trainer", "configure_threads", "learning_rate"]
 
@@ -120,8 +116,11 @@ class Trainer:
         config.validate()
         corpus = load_corpus(config.data, config.validation_fraction)
         tokenizer = train_tokenizer(corpus.train, config.tokenizer, config.vocab_size)
-        if not config.decay_steps:
-            config = replace(config, decay_steps=config.max_steps)
+        # Absolute paths let evaluate and resume find the text from any folder.
+        data = [str(Path(path).resolve()) for path in config.data]
+        config = replace(
+            config, data=data, decay_steps=config.decay_steps or config.max_steps
+        )
         trainer = cls(config, run_dir, tokenizer, *_encode(corpus, tokenizer, config))
         run_dir.mkdir(parents=True, exist_ok=True)
         tokenizer.save(run_dir / checkpoint.TOKENIZER_FILE)
@@ -242,7 +241,7 @@ class Trainer:
             evaluation.unigram_loss,
         )
         record = {f"val_{key}": value for key, value in evaluation.to_dict().items()}
-        self.metrics.append({"step": self.step, **record})
+        self._record({"step": self.step, **record})
         return evaluation
 
     def save_checkpoint(self) -> None:
@@ -293,6 +292,11 @@ class Trainer:
         )
         logger.info("resuming %s at step %d", self.run_dir, self.step)
 
+    def _record(self, record: dict[str, Any]) -> None:
+        self.metrics.append(record)
+        if self.is_main:
+            self.metrics.flush()
+
     def _due(self, interval: int) -> bool:
         return interval > 0 and self.step % interval == 0
 
@@ -303,7 +307,7 @@ class Trainer:
             "lr": learning_rate(self.config, self.step - 1),
             "tokens_per_second": self.tokens_per_second,
         }
-        self.metrics.append(record)
+        self._record(record)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{self.tokens_per_second:.0f}")
         logger.debug("step %d: training loss %.4f", self.step, loss)
 

@@ -46,12 +46,12 @@ def test_chosen_split_80_10_10() -> None:
     n_chosen = int(chosen.sum())
     inputs, originals = batch.inputs[chosen], ids[chosen]
     masked = (inputs == MASK_ID).float().mean().item()
-    kept = (inputs == originals).float().mean().item()
+    unchanged = (inputs == originals).float().mean().item()
     replaced = ((inputs != MASK_ID) & (inputs != originals)).float().mean().item()
     # A random replacement equals the original with probability 1 / n_text.
     n_text = VOCAB_SIZE - FIRST_TEXT_ID
     _assert_fraction(masked, 0.8, n_chosen)
-    _assert_fraction(kept, 0.1 + 0.1 / n_text, n_chosen)
+    _assert_fraction(unchanged, 0.1 + 0.1 / n_text, n_chosen)
     _assert_fraction(replaced, 0.1 * (1 - 1 / n_text), n_chosen)
 
 
