@@ -106,7 +106,9 @@ def newton(w: Array, g: Array, H: Array) -> Array:
     g : array or tensor, shape (n,)
         Gradient at ``w``.
     H : array or tensor, shape (n, n)
-        Hessian at ``w``. The step descends when $H$ is positive definite.
+        Symmetric Hessian at ``w``. The step descends when $H$ is positive
+        definite. With an indefinite $H$ it goes to the saddle point of the
+        model, which ``minimize`` rejects.
 
     Returns
     -------
@@ -116,7 +118,10 @@ def newton(w: Array, g: Array, H: Array) -> Array:
     Raises
     ------
     ValueError
-        If ``H`` is singular or the shapes do not match.
+        If ``H`` is singular, is not symmetric (within the square root of
+        its dtype's machine epsilon, relative to $\max |H|$), or the shapes
+        do not match. Only the symmetric part of $H$ enters the quadratic
+        model, so solving with an asymmetric one would not minimize it.
 
     Notes
     -----
@@ -132,6 +137,7 @@ def newton(w: Array, g: Array, H: Array) -> Array:
     xp = namespace(w, g, H)
     w, g = _point_and_gradient(w, g, xp)
     H = _square_matrix(H, "H", w.shape[0], xp)
+    _check_symmetric(H, _relative_tolerance(None, H, xp), xp)
     return w + _solve(H, -g, xp)
 
 
@@ -400,7 +406,11 @@ def _descent_step(
             raise ValueError(f"optimal-step failed at step {step}: {error}") from error
         return x - eta * g, eta
 
-    smallest = to_float(xp.min(xp.linalg.eigvalsh((H + H.T) / 2)))
+    try:
+        _check_symmetric(H, _relative_tolerance(None, H, xp), xp)
+    except ValueError as error:
+        raise ValueError(f"newton failed at step {step}: {error}") from error
+    smallest = to_float(xp.min(xp.linalg.eigvalsh(H)))
     if not smallest > 0:
         raise ValueError(
             f"newton failed at step {step}: the Hessian has eigenvalue "

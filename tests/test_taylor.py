@@ -125,6 +125,31 @@ def test_newton_rejects_singular_hessian(convert):
         newton(convert(np.ones(2)), convert(np.ones(2)), convert(np.ones((2, 2))))
 
 
+ASYMMETRIC_H = np.array([[2.0, 1.0], [0.0, 3.0]])
+
+
+def test_newton_rejects_asymmetric_hessian(convert):
+    # Solving with an asymmetric H does not minimize the quadratic model, which
+    # only sees the symmetric part (H + H^T) / 2.
+    with pytest.raises(
+        ValueError, match=r"H must be symmetric, got max \|H - H\^T\| = 1"
+    ):
+        newton(convert(np.ones(2)), convert(np.ones(2)), convert(ASYMMETRIC_H))
+
+
+def test_minimize_names_step_of_asymmetric_hessian(convert):
+    with pytest.raises(
+        ValueError, match=r"newton failed at step 0: H must be symmetric"
+    ):
+        minimize(
+            lambda x: float((x**2).sum()),
+            convert(np.ones(2)),
+            method="newton",
+            grad=lambda x: 2 * x,
+            hess=lambda x: convert(ASYMMETRIC_H),
+        )
+
+
 # The optimal step.
 
 
