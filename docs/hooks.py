@@ -36,8 +36,8 @@ log = logging.getLogger("mkdocs.hooks.figures")
 ROOT = Path(__file__).resolve().parent.parent
 
 # The table that `python -m foundations.optim.study` writes as results.csv. The
-# full study takes minutes, so the site shows this recorded run; the build
-# redraws its 2-D figures at the learning rates the study chose, and
+# full study takes minutes, so the site shows this recorded run. The build
+# redraws its 2-D figures at the learning rates that the study chose, and
 # tests/test_docs.py reruns its deterministic rows.
 OPTIMIZER_STUDY = ROOT / "docs" / "data" / "optimizer-study.csv"
 STUDY_MARKER = re.compile(r"<!-- optimizer-study: ([a-z-]+) -->")
