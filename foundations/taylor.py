@@ -106,9 +106,9 @@ def newton(w: Array, g: Array, H: Array) -> Array:
     g : array or tensor, shape (n,)
         Gradient at ``w``.
     H : array or tensor, shape (n, n)
-        Symmetric Hessian at ``w``. The step descends when $H$ is positive
-        definite. With an indefinite $H$ it goes to the saddle point of the
-        model, which ``minimize`` rejects.
+        Symmetric Hessian at ``w``, cast to the dtype of ``w``. The step
+        descends when $H$ is positive definite. With an indefinite $H$ it
+        goes to the saddle point of the model, which ``minimize`` rejects.
 
     Returns
     -------
@@ -136,7 +136,7 @@ def newton(w: Array, g: Array, H: Array) -> Array:
     """
     xp = namespace(w, g, H)
     w, g = _point_and_gradient(w, g, xp)
-    H = _square_matrix(H, "H", w.shape[0], xp)
+    H = _square_matrix(H, "H", w.shape[0], xp, w.dtype)
     _check_symmetric(H, _relative_tolerance(None, H, xp), xp)
     return w + _solve(H, -g, xp)
 
@@ -157,12 +157,12 @@ def optimal_step(g: Array, H: Array) -> Array:
     g : array or tensor, shape (n,)
         Gradient, non-zero.
     H : array or tensor, shape (n, n)
-        Hessian.
+        Hessian, cast to the dtype of ``g``.
 
     Returns
     -------
     array or tensor, shape ()
-        $\eta^*$.
+        $\eta^*$, of the dtype of ``g``.
 
     Raises
     ------
@@ -178,7 +178,7 @@ def optimal_step(g: Array, H: Array) -> Array:
     """
     xp = namespace(g, H)
     g = _vector(g, "g", xp)
-    H = _square_matrix(H, "H", g.shape[0], xp)
+    H = _square_matrix(H, "H", g.shape[0], xp, g.dtype)
     squared_norm = xp.sum(g * g)
     if to_float(squared_norm) == 0:
         raise ValueError(
@@ -536,12 +536,13 @@ def _point_and_gradient(w: Array, g: Array, xp: Any) -> tuple[Array, Array]:
     return w, xp.astype(g, w.dtype)
 
 
-def _square_matrix(H: Array, name: str, n: int, xp: Any) -> Array:
+def _square_matrix(H: Array, name: str, n: int, xp: Any, dtype: Any = None) -> Array:
+    """Check that ``H`` is a finite (n, n) matrix and cast it to ``dtype``."""
     H = as_float_array(H, name, xp)
     if tuple(H.shape) != (n, n):
         raise ValueError(f"{name} must have shape ({n}, {n}), got {tuple(H.shape)}")
     check_finite(H, name, xp)
-    return H
+    return H if dtype is None else xp.astype(H, dtype)
 
 
 def _solve(H: Array, b: Array, xp: Any) -> Array:

@@ -150,6 +150,24 @@ def test_minimize_names_step_of_asymmetric_hessian(convert):
         )
 
 
+def float32(convert, x: np.ndarray):
+    return convert(x.astype(np.float32))
+
+
+@pytest.mark.parametrize("step", ["newton", "optimal_step"])
+def test_float64_hessian_keeps_float32(convert, step):
+    w, g, H = np.ones(2), np.array([2.0, 4.0]), np.diag([2.0, 4.0])
+    if step == "newton":
+        result = newton(float32(convert, w), float32(convert, g), convert(H))
+        expected = np.zeros(2)
+    else:
+        result = optimal_step(float32(convert, g), convert(H))
+        expected = (g @ g) / (g @ H @ g)
+    assert type(result) is type(convert(w))
+    assert result.dtype == float32(convert, w).dtype
+    np.testing.assert_allclose(to_numpy(result), expected, rtol=1e-6)
+
+
 # The optimal step.
 
 
