@@ -179,19 +179,25 @@ def optimal_step(g: Array, H: Array) -> Array:
     xp = namespace(g, H)
     g = _vector(g, "g", xp)
     H = _square_matrix(H, "H", g.shape[0], xp, g.dtype)
-    squared_norm = xp.sum(g * g)
-    if to_float(squared_norm) == 0:
+    scale = xp.max(xp.abs(g))
+    if to_float(scale) == 0:
         raise ValueError(
             "g must be non-zero, got the zero vector: the optimal step is "
             "undefined at a critical point"
         )
-    curvature = xp.sum(g * (H @ g))
+
+    # eta* does not change when g is scaled, and u = g / max|g| keeps u^T u
+    # from overflowing or underflowing where g^T g would.
+    u = g / scale
+    curvature = xp.sum(u * (H @ u))
     if not to_float(curvature) > 0:
+        # Python floats give inf rather than an error if g^T H g overflows.
+        reported = to_float(curvature) * to_float(scale) * to_float(scale)
         raise ValueError(
-            f"g^T H g must be positive, got {to_float(curvature)}: H must be "
+            f"g^T H g must be positive, got {reported}: H must be "
             "positive definite along g for the optimal step to exist"
         )
-    return _as_array(squared_norm / curvature, xp)
+    return _as_array(xp.sum(u * u) / curvature, xp)
 
 
 def classify_critical_point(H: Array, tol: float | None = None) -> str:

@@ -8,6 +8,7 @@ tensors.
 from __future__ import annotations
 
 import doctest
+import warnings
 
 import numpy as np
 import pytest
@@ -211,6 +212,17 @@ def test_optimal_step_descends_monotonically():
     assert trajectory.steps > 2
     assert np.all(np.diff(values) < 0)
     np.testing.assert_allclose(to_numpy(trajectory.x), np.linalg.solve(A, b), atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_optimal_step_ignores_gradient_scale(convert, scale):
+    # eta* = g^T g / (g^T H g) does not change when g is scaled, but g^T g
+    # underflows or overflows when formed directly at these scales.
+    g, H = np.array([3.0, 4.0]), np.diag([1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = optimal_step(convert(scale * g), convert(H))
+    np.testing.assert_allclose(to_numpy(result), 25.0 / 41.0, rtol=1e-15)
 
 
 def test_optimal_step_rejects_zero_gradient(convert):
