@@ -233,8 +233,8 @@ def classify_critical_point(H: Array, tol: float | None = None) -> str:
     Raises
     ------
     ValueError
-        If ``H`` is not a finite square matrix, is not symmetric within
-        ``tol``, or ``tol`` is negative.
+        If ``H`` is not a finite, non-empty square matrix, is not symmetric
+        within ``tol``, or ``tol`` is negative.
 
     Examples
     --------
@@ -248,6 +248,7 @@ def classify_critical_point(H: Array, tol: float | None = None) -> str:
     H = as_float_array(H, "H", xp)
     if H.ndim != 2 or H.shape[0] != H.shape[1]:
         raise ValueError(f"H must be a square matrix, got shape {tuple(H.shape)}")
+    check_not_empty(H, "H")
     H = _square_matrix(H, "H", H.shape[0], xp)
     tol = _relative_tolerance(tol, H, xp)
     _check_symmetric(H, tol, xp)

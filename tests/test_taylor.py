@@ -311,6 +311,11 @@ def test_classification_rejects_asymmetric(convert):
         classify_critical_point(convert(H))
 
 
+def test_classification_rejects_empty(convert):
+    with pytest.raises(ValueError, match=r"H must not be empty, got shape \(0, 0\)"):
+        classify_critical_point(convert(np.zeros((0, 0))))
+
+
 @pytest.mark.parametrize("shape", [(2, 3), (4,), (2, 2, 2)])
 def test_classification_rejects_non_square(convert, shape):
     message = rf"H must be a square matrix, got shape {shape!r}".replace("(", r"\(")
