@@ -20,6 +20,7 @@ type and dtype. Torch inputs keep autograd working.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,8 @@ def steepest_descent(w: Array, g: Array, eta: float) -> Array:
     ValueError
         If ``eta`` is not positive and finite, or ``w`` and ``g`` are not
         finite vectors of the same shape.
+    TypeError
+        If ``eta`` is not a real number or a zero-dimensional array.
 
     Examples
     --------
@@ -86,7 +89,7 @@ def steepest_descent(w: Array, g: Array, eta: float) -> Array:
     """
     xp = namespace(w, g)
     w, g = _point_and_gradient(w, g, xp)
-    _check_positive(eta, "eta")
+    eta = _check_positive(eta, "eta")
     return w - eta * g
 
 
@@ -235,6 +238,8 @@ def classify_critical_point(H: Array, tol: float | None = None) -> str:
     ValueError
         If ``H`` is not a finite, non-empty square matrix, is not symmetric
         within ``tol``, or ``tol`` is negative.
+    TypeError
+        If ``tol`` is not a real number.
 
     Examples
     --------
@@ -349,8 +354,8 @@ def minimize(
         another method, and the error names the smallest eigenvalue so the
         caller can choose one.
     TypeError
-        If ``f`` does not return a torch scalar for a torch input when
-        autograd computes a derivative.
+        If ``lr`` or ``tol`` is not a real number, or ``f`` does not return
+        a torch scalar for a torch input when autograd computes a derivative.
 
     Notes
     -----
@@ -365,7 +370,7 @@ def minimize(
     >>> result.x, result.steps, result.converged
     (array([0., 0.]), 1, True)
     """
-    _check_minimize_options(method, lr, max_steps, tol)
+    lr, tol = _check_minimize_options(method, lr, max_steps, tol)
     xp = namespace(x0)
     x = _vector(_detached(x0), "x0", xp)
     gradient = grad or _autograd_gradient(f)
@@ -506,22 +511,42 @@ def _evaluate(
     return result
 
 
-def _check_minimize_options(method: str, lr: float, max_steps: int, tol: float) -> None:
+def _check_minimize_options(
+    method: str, lr: float, max_steps: int, tol: float
+) -> tuple[float, float]:
+    """Check the options of ``minimize`` and return ``lr`` and ``tol`` as floats."""
     if method not in METHODS:
         raise ValueError(
             f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}"
         )
-    _check_positive(lr, "lr")
-    if not isinstance(max_steps, int) or max_steps < 0:
+    lr = _check_positive(lr, "lr")
+    is_integer = isinstance(max_steps, numbers.Integral) and not isinstance(
+        max_steps, bool
+    )
+    if not is_integer or max_steps < 0:
         raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
+    tol = _real_number(tol, "tol")
     if not tol >= 0:
         raise ValueError(f"tol must be non-negative, got {tol}")
+    return lr, tol
 
 
-def _check_positive(value: float, name: str) -> None:
-    value = to_float(value)
+def _real_number(value: Any, name: str) -> float:
+    """Return a real number or a zero-dimensional array as a Python float.
+
+    A Python float cannot promote float32 arrays the way a NumPy float64 can.
+    """
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (is_number or getattr(value, "ndim", None) == 0):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return to_float(value)
+
+
+def _check_positive(value: float, name: str) -> float:
+    value = _real_number(value, name)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be positive and finite, got {value}")
+    return value
 
 
 def _vector(x: Array, name: str, xp: Any) -> Array:
@@ -570,6 +595,7 @@ def _solve(H: Array, b: Array, xp: Any) -> Array:
 def _relative_tolerance(tol: float | None, H: Array, xp: Any) -> float:
     if tol is None:
         return math.sqrt(xp.finfo(H.dtype).eps)
+    tol = _real_number(tol, "tol")
     if not tol >= 0:
         raise ValueError(f"tol must be non-negative, got {tol}")
     return tol

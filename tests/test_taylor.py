@@ -435,6 +435,48 @@ def test_minimize_rejects_invalid_options(options, message):
         minimize(rosenbrock, np.zeros(2), **options)
 
 
+WRONG_TYPES = [
+    (lambda: steepest_descent(np.ones(2), np.ones(2), "0.1"), "eta", "str"),
+    (lambda: steepest_descent(np.ones(2), np.ones(2), None), "eta", "NoneType"),
+    (lambda: minimize(rosenbrock, np.zeros(2), lr="0.1"), "lr", "str"),
+    (lambda: minimize(rosenbrock, np.zeros(2), tol=[1e-6]), "tol", "list"),
+    (lambda: classify_critical_point(np.eye(2), tol="0"), "tol", "str"),
+]
+
+
+@pytest.mark.parametrize(("call", "name", "type_name"), WRONG_TYPES)
+def test_options_reject_wrong_types(call, name, type_name):
+    with pytest.raises(
+        TypeError, match=f"{name} must be a real number, got {type_name}"
+    ):
+        call()
+
+
+def test_minimize_rejects_boolean_max_steps():
+    with pytest.raises(
+        ValueError, match="max_steps must be a non-negative integer, got True"
+    ):
+        minimize(rosenbrock, np.zeros(2), max_steps=True)
+
+
+def test_numpy_scalar_options_keep_float32(convert):
+    x0 = convert(np.ones(2, dtype=np.float32))
+    trajectory = minimize(
+        lambda x: (x**2).sum(), x0, lr=np.float64(0.1), max_steps=np.int64(3)
+    )
+    assert trajectory.steps == 3
+    assert trajectory.points.dtype == x0.dtype
+    step = steepest_descent(x0, x0, np.float64(0.1))
+    assert step.dtype == x0.dtype
+
+
+def test_steepest_descent_takes_zero_dimensional_eta(convert):
+    w = convert(np.ones(2))
+    result = steepest_descent(w, w, torch.tensor(0.5))
+    assert type(result) is type(w)
+    np.testing.assert_array_equal(to_numpy(result), [0.5, 0.5])
+
+
 def test_minimize_rejects_matrix_start():
     with pytest.raises(
         ValueError, match=r"x0 must be a 1-D vector, got shape \(2, 2\)"
