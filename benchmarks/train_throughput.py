@@ -43,6 +43,7 @@ def build_trainers(config: TrainConfig, folder: Path) -> dict[str, Trainer]:
     trainers = {}
     for kind in KINDS:
         kind_config = replace(config, ffn=kind, decay_steps=config.max_steps)
+        (folder / kind).mkdir()
         trainers[kind] = Trainer(
             kind_config, folder / kind, tokenizer, train, validation
         )
