@@ -2,15 +2,18 @@ r"""Figures of the course, drawn from the functions of ``foundations``.
 
 Every figure of the documentation site comes from one function of this module,
 called at build time with the arguments shown under the figure. Call the same
-function with other arguments to redraw it, for example the activations with
-another slope parameter:
+function with other arguments to redraw it.
+
+Each function returns a ``matplotlib.figure.Figure`` built without ``pyplot``,
+so it works under any backend and leaves no global state behind.
+
+Examples
+--------
+Redraw the activations with another slope parameter:
 
 >>> from foundations.plots import plot_activations
 >>> figure = plot_activations(a=2.0)
 >>> figure.savefig("activations.png")  # doctest: +SKIP
-
-Each function returns a ``matplotlib.figure.Figure`` built without ``pyplot``,
-so it works under any backend and leaves no global state behind.
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ def plot_activations(
     ----------
     a : float, default 1.0
         Slope parameter of both sigmoids.
-    v_min, v_max : float
-        Range of the induced local field.
-    points : int
+    v_min : float, default -6.0
+        Lower end of the induced local field $v$.
+    v_max : float, default 6.0
+        Upper end of the induced local field $v$.
+    points : int, default 401
         Number of sample points.
 
     Returns
@@ -97,8 +102,10 @@ def plot_output_gradients(
     ----------
     y : float, default 1.0
         Target, 0 or 1.
-    z_min, z_max : float
-        Range of the logit $z$.
+    z_min : float, default -8.0
+        Lower end of the logit $z$.
+    z_max : float, default 8.0
+        Upper end of the logit $z$.
 
     Returns
     -------
