@@ -5,9 +5,9 @@ Trains the same model twice in one process, once with ``FeedForward``
 ``ReferenceFeedForward`` (``nn.Linear`` + activation + ``nn.Linear``), from
 the same initial weights and on the same batches. Chunks of steps of the two
 alternate, so a change in machine load hits both alike. Prints the tokens per
-second of each, their ratio (foundations / reference; above 1 means the
-foundations FFN is faster) and the validation loss of both after the same
-number of steps.
+second of each and their ratio, foundations over reference, so a ratio above 1
+means the foundations FFN is faster. Also prints the validation loss of both
+after the same number of steps.
 
 Run: ``.venv/bin/python benchmarks/train_throughput.py [--chunks 8]``.
 """

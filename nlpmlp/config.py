@@ -164,13 +164,13 @@ def check_bounds(setting: Field, value: Any) -> None:
     bound), ``below`` (exclusive upper bound) and ``choices``.
     """
     bounds = setting.metadata
-    failures = [
+    checks = [
         ("minimum", ">=", lambda limit: value >= limit),
         ("above", ">", lambda limit: value > limit),
         ("below", "<", lambda limit: value < limit),
     ]
-    for key, relation, holds in failures:
-        if key in bounds and not holds(bounds[key]):
+    for key, relation, satisfied in checks:
+        if key in bounds and not satisfied(bounds[key]):
             raise ConfigError(
                 f"{setting.name} must be {relation} {bounds[key]}, got {value!r}"
             )

@@ -34,7 +34,7 @@ class ModelConfig:
     """Shape and options of the encoder; stored in a run's ``config.json``."""
 
     vocab_size: int
-    block_size: int = 128  # longest input, in tokens
+    block_size: int = 128  # maximum input length, in tokens
     n_layer: int = 4  # number of Transformer blocks
     n_head: int = 4  # attention heads per block; must divide n_embd
     n_embd: int = 128  # width of the residual stream
@@ -76,9 +76,9 @@ class ModelConfig:
 class ModelOutput(NamedTuple):
     """Logits, and the mean cross-entropy when targets were given.
 
-    With targets, ``logits`` has shape (n_targets, vocab) and holds only the
-    positions whose target is not ``IGNORE_INDEX``, in row-major order; without
-    targets it has shape (batch, time, vocab) and ``loss`` is None.
+    With targets, ``logits`` has shape (n_targets, vocab) and contains only the
+    positions whose target is not ``IGNORE_INDEX``, in row-major order. Without
+    targets, it has shape (batch, time, vocab) and ``loss`` is None.
     """
 
     logits: torch.Tensor

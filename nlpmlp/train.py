@@ -11,9 +11,9 @@ $$
 
 The schedule is a function of the step alone, so the step is its whole
 state. Batch ``s`` is drawn from a generator seeded by the run's seed and
-``s``, and dropout draws from torch's global generator, whose state the
-checkpoint stores; so a resumed run reaches the same weights, bit for bit on
-the same machine and thread count, as an uninterrupted one.
+``s``. Dropout draws from torch's global generator, whose state the
+checkpoint stores. So a resumed run reaches the same weights as an
+uninterrupted one, bit for bit on the same machine and thread count.
 """
 
 from __future__ import annotations

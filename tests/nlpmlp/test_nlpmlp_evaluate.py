@@ -59,10 +59,10 @@ def test_causal_loss_is_mean_cross_entropy() -> None:
 @pytest.mark.parametrize("causal", [False, True])
 def test_result_independent_of_batch_size(causal: bool) -> None:
     model, tokens = _model(causal), _tokens()
-    one = evaluate(model, tokens, _tokenizer(), 1, seed=3)
+    single = evaluate(model, tokens, _tokenizer(), 1, seed=3)
     seven = evaluate(model, tokens, _tokenizer(), 7, seed=3)
-    assert one.n_targets == seven.n_targets
-    assert one.loss == pytest.approx(seven.loss, rel=1e-6)
+    assert single.n_targets == seven.n_targets
+    assert single.loss == pytest.approx(seven.loss, rel=1e-6)
 
 
 def test_masked_lm_targets_about_fifteen_percent() -> None:
