@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import torch
 
@@ -346,16 +347,18 @@ def minimize(
     Raises
     ------
     ValueError
-        If an argument is invalid. If a value, gradient or Hessian stops
-        being finite, the error names the step, and a smaller ``lr`` usually
-        helps. With ``"optimal-step"``, if $g^T H g \le 0$ at some point.
-        With ``"newton"``, if the Hessian at some point is not positive
-        definite, because the step may then climb. There is no fallback to
-        another method, and the error names the smallest eigenvalue so the
-        caller can choose one.
+        If an argument is invalid or ``f`` returns more than one value. If
+        a value, gradient or Hessian stops being finite, the error names the
+        step, and a smaller ``lr`` usually helps. With ``"optimal-step"``,
+        if $g^T H g \le 0$ at some point. With ``"newton"``, if the Hessian
+        at some point is not symmetric or not positive definite, because the
+        step may then climb. There is no fallback to another method, and the
+        error names the smallest eigenvalue so the caller can choose one.
     TypeError
-        If ``lr`` or ``tol`` is not a real number, or ``f`` does not return
-        a torch scalar for a torch input when autograd computes a derivative.
+        If ``lr`` or ``tol`` is not a real number, ``grad`` or ``hess``
+        returns a NumPy array for a torch ``x0`` (or the reverse), or ``f``
+        does not return a torch scalar for a torch input when autograd
+        computes a derivative.
 
     Notes
     -----
@@ -480,9 +483,13 @@ def _detached(x: Array) -> Array:
 def _finite_value(f: Callable[[Array], Any], x: Array, step: int) -> float:
     if is_torch(x):
         with torch.no_grad():
-            value = to_float(f(x))
+            result = f(x)
     else:
-        value = to_float(f(x))
+        result = f(x)
+    shape = tuple(getattr(result, "shape", ()))
+    if math.prod(shape) != 1:
+        raise ValueError(f"f must return a scalar, got shape {shape}")
+    value = to_float(result)
     if not math.isfinite(value):
         raise ValueError(
             f"minimize diverged at step {step}: f(x) = {value}; use a smaller "
@@ -499,8 +506,14 @@ def _evaluate(
     step: int,
     xp: Any,
 ) -> Array:
-    """Call a derivative at ``x`` and check its shape and finiteness."""
-    result = xp.astype(as_float_array(function(x), name, xp), x.dtype)
+    """Call a derivative at ``x`` and check its kind, shape and finiteness."""
+    result = function(x)
+    if array_api_compat.is_array_api_obj(result) and is_torch(result) != is_torch(x):
+        raise TypeError(
+            f"{name} must return a {type(x).__name__} like x0, got "
+            f"{type(result).__name__}"
+        )
+    result = xp.astype(as_float_array(result, name, xp), x.dtype)
     if tuple(result.shape) != shape:
         raise ValueError(f"{name} must return shape {shape}, got {tuple(result.shape)}")
     if not bool(xp.all(xp.isfinite(result))):

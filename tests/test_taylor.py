@@ -491,6 +491,21 @@ def test_minimize_rejects_gradient_of_wrong_shape():
         minimize(rosenbrock, np.zeros(2), grad=lambda x: np.zeros(3))
 
 
+def test_minimize_rejects_vector_cost(convert):
+    with pytest.raises(ValueError, match=r"f must return a scalar, got shape \(2,\)"):
+        minimize(lambda x: x**2, convert(np.ones(2)))
+
+
+def test_minimize_rejects_derivative_of_other_kind(convert):
+    def other_kind(x):
+        return torch.from_numpy(2 * x) if convert is as_numpy else (2 * x).numpy()
+
+    expected = type(convert(np.ones(2))).__name__
+    message = f"gradient must return a {expected} like x0, got"
+    with pytest.raises(TypeError, match=message):
+        minimize(rosenbrock, convert(np.ones(2)), grad=other_kind)
+
+
 def test_minimize_rejects_non_torch_cost():
     def numpy_result(x):
         return np.sum(np.array(x.tolist()) ** 2)
