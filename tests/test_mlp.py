@@ -408,7 +408,12 @@ def test_constructor_rejects_generator_of_other_backend():
         (np.ones((4, 3)), np.ones(4), {}, r"X must have shape \(N, 2\), got \(4, 3\)"),
         (np.ones((4, 2)), np.ones((4, 2)), {}, r"D must have shape \(4, 1\)"),
         (np.full((4, 2), np.nan), np.ones(4), {}, "X must contain only finite values"),
-        (np.ones((4, 2)), np.ones(4), {"eta": 0.0}, "eta must be positive, got 0.0"),
+        (
+            np.ones((4, 2)),
+            np.ones(4),
+            {"eta": 0.0},
+            "eta must be positive and finite, got 0.0",
+        ),
         (
             np.ones((4, 2)),
             np.ones(4),
@@ -427,6 +432,46 @@ def test_constructor_rejects_generator_of_other_backend():
 def test_fit_rejects_invalid_input(X, D, kwargs, message):
     with pytest.raises(ValueError, match=message):
         MLP((2, 3, 1), seed=0).fit(X, D, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"eta": float("inf")}, "eta must be positive and finite, got inf"),
+        ({"epochs": True}, "epochs must be a non-negative integer, got True"),
+        ({"batch_size": 2.0}, "batch_size must be None or a positive integer"),
+    ],
+)
+def test_fit_rejects_before_changing_weights(kwargs, message):
+    net = MLP((2, 3, 1), seed=0)
+    weight = net.layers[0].weight.copy()
+    with pytest.raises(ValueError, match=message):
+        net.fit(np.ones((4, 2)), np.ones(4), progress=False, **kwargs)
+    np.testing.assert_array_equal(net.layers[0].weight, weight)
+
+
+@pytest.mark.parametrize(("name", "value"), [("eta", "0.1"), ("momentum", None)])
+def test_fit_rejects_hyperparameter_types(name, value):
+    message = f"{name} must be a real number, got {type(value).__name__}"
+    with pytest.raises(TypeError, match=message):
+        MLP((2, 3, 1), seed=0).fit(np.ones((4, 2)), np.ones(4), **{name: value})
+
+
+def test_numpy_scalar_hyperparameters_keep_float32():
+    net = MLP((2, 3, 1), seed=0, dtype=np.float32)
+    history = net.fit(
+        np.ones((4, 2)),
+        np.ones(4),
+        epochs=np.int64(2),
+        batch_size=np.int64(2),
+        eta=np.float64(0.5),
+        momentum=np.float64(0.5),
+        progress=False,
+    )
+    assert len(history) == 2
+    for weight, bias in net.parameters:
+        assert weight.dtype == np.float32
+        assert bias.dtype == np.float32
 
 
 def test_dense_rejects_input_width():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -255,10 +257,15 @@ class MLP:
         Raises
         ------
         ValueError
-            If the data or a hyperparameter is invalid.
+            If the data or a hyperparameter is invalid. Nothing is trained
+            then.
+        TypeError
+            If ``eta`` or ``momentum`` is not a real number.
         """
         X, D = self._check_data(X, D)
-        batch_size = _check_training(X.shape[0], epochs, batch_size, eta, momentum)
+        batch_size, eta, momentum = _check_training(
+            X.shape[0], epochs, batch_size, eta, momentum
+        )
         for layer in self.layers:
             layer.weight_change = layer.bias_change = None
         history = []
@@ -390,18 +397,36 @@ def _check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
 
 def _check_training(
     n_patterns: int, epochs: int, batch_size: int | None, eta: float, momentum: float
-) -> int:
-    if not (isinstance(epochs, int) and epochs >= 0):
+) -> tuple[int, float, float]:
+    """Check the options of ``fit``; return the batch size, eta and momentum.
+
+    eta and momentum come back as Python floats, because a NumPy float64
+    would turn float32 weights into float64.
+    """
+    if not (_is_integer(epochs) and epochs >= 0):
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-    if batch_size is not None and not (isinstance(batch_size, int) and batch_size >= 1):
+    if batch_size is not None and not (_is_integer(batch_size) and batch_size >= 1):
         raise ValueError(
             f"batch_size must be None or a positive integer, got {batch_size!r}"
         )
-    if not eta > 0:
-        raise ValueError(f"eta must be positive, got {eta!r}")
+    eta = _real_number(eta, "eta")
+    if not (math.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be positive and finite, got {eta!r}")
+    momentum = _real_number(momentum, "momentum")
     if not 0 <= momentum < 1:
         raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
-    return n_patterns if batch_size is None else batch_size
+    return (n_patterns if batch_size is None else int(batch_size)), eta, momentum
+
+
+def _is_integer(value: Any) -> bool:
+    """Tell whether ``value`` is an integer (NumPy's included) but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _real_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
 
 
 def _shuffle_seed(generator: Any) -> int:
