@@ -93,6 +93,17 @@ def test_build_references_no_outside_host():
             assert "<a " in line, f"{html.relative_to(site)} loads {line!r}"
 
 
+def test_build_renders_doctests_as_code():
+    site = build_site()
+
+    for html in site.rglob("*.html"):
+        # Markdown reads ">>> " outside a fenced block as three nested quotes,
+        # which is how a doctest outside a docstring's Examples section shows.
+        text = html.read_text(encoding="utf-8")
+        page = html.relative_to(site)
+        assert "<blockquote>" not in text, f"{page}: a >>> example outside Examples"
+
+
 @pytest.mark.parametrize("page", [p for p in pages() if python_blocks(p)], ids=page_id)
 def test_page_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
