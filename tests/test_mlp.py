@@ -474,6 +474,29 @@ def test_numpy_scalar_hyperparameters_keep_float32():
         assert bias.dtype == np.float32
 
 
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_D = np.array([0.0, 1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize(
+    ("activation", "output", "n_out"),
+    [
+        ("tanh_sigmoid", "identity", 1),
+        ("identity", "sigmoid", 1),
+        ("identity", "softmax", 2),
+    ],
+)
+def test_fit_names_the_epoch_that_diverges(backend, activation, output, n_out):
+    net = MLP((2, 4, n_out), activation, output, seed=0, backend=backend)
+    X, D = XOR_X, XOR_D
+    if backend == "torch":
+        X, D = torch.from_numpy(X).float(), torch.from_numpy(D).float()
+    message = r"fit diverged in epoch \d+: the cost is not finite; use a smaller eta"
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, D, epochs=100, eta=1e12, momentum=0.9, progress=False)
+
+
 def test_dense_rejects_input_width():
     message = r"x must have 3 entries .* got shape \(2, 4\)"
     with pytest.raises(ValueError, match=message):

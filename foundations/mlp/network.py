@@ -257,8 +257,8 @@ class MLP:
         Raises
         ------
         ValueError
-            If the data or a hyperparameter is invalid. Nothing is trained
-            then.
+            If the data or a hyperparameter is invalid (nothing is trained
+            then), or the cost stops being finite during training.
         TypeError
             If ``eta`` or ``momentum`` is not a real number.
         """
@@ -272,14 +272,52 @@ class MLP:
         # disable=None: tqdm turns the bar off when the output is not a terminal.
         disable = None if progress else True
         bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=disable)
-        for epoch in bar:
+        # NumPy overflow becomes inf or NaN, which _train_epoch turns into one
+        # ValueError that names the epoch, so its warnings would only repeat it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in bar:
+                cost = self._train_epoch(
+                    epoch, X, D, batch_size, eta, momentum, shuffle
+                )
+                history.append(cost)
+                bar.set_postfix(loss=f"{cost:.4g}", refresh=False)
+                log.debug("epoch %d: loss %.6g", epoch + 1, cost)
+        return history
+
+    def _train_epoch(
+        self,
+        epoch: int,
+        X: Array,
+        D: Array,
+        batch_size: int,
+        eta: float,
+        momentum: float,
+        shuffle: bool,
+    ) -> float:
+        """Train on every batch once and return the training cost afterwards."""
+        try:
             for X_batch, D_batch in self._batches(X, D, batch_size, shuffle):
                 self.train_step(X_batch, D_batch, eta, momentum)
             self.forward(X)
-            history.append(to_float(self._cost(D)))
-            bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
-            log.debug("epoch %d: loss %.6g", epoch + 1, history[-1])
-        return history
+            cost = to_float(self._cost(D))
+        except ValueError as error:
+            # The output functions and losses reject non-finite fields with a
+            # message that names their own argument; say what happened instead.
+            if self._is_finite():
+                raise
+            raise _divergence(epoch, eta) from error
+        if not math.isfinite(cost):
+            raise _divergence(epoch, eta)
+        return cost
+
+    def _is_finite(self) -> bool:
+        """Tell whether every weight, bias and field of the last pass is finite."""
+        xp = namespace(self.layers[0].weight)
+        for layer in self.layers:
+            for array in (layer.weight, layer.bias, layer.v):
+                if array is not None and not bool(xp.all(xp.isfinite(array))):
+                    return False
+        return True
 
     def _batches(self, X: Array, D: Array, batch_size: int, shuffle: bool):
         n_patterns = X.shape[0]
@@ -363,6 +401,13 @@ class MLP:
             )
         check_finite(D, "D", xp)
         return X, D
+
+
+def _divergence(epoch: int, eta: float) -> ValueError:
+    return ValueError(
+        f"fit diverged in epoch {epoch + 1}: the cost is not finite; use a "
+        f"smaller eta than {eta:g} (the weights are left as they diverged)"
+    )
 
 
 _MATCHING_LOSS = {"sigmoid": "binary_cross_entropy", "softmax": "cross_entropy"}
