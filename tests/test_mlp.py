@@ -497,6 +497,37 @@ def test_fit_names_the_epoch_that_diverges(backend, activation, output, n_out):
         net.fit(X, D, epochs=100, eta=1e12, momentum=0.9, progress=False)
 
 
+INVALID_TARGETS = [
+    (
+        "sigmoid",
+        1,
+        np.array([2.0, 1.0, 1.0, 0.0]),
+        r"D must contain values in \[0, 1\] for the binary_cross_entropy loss, "
+        "got 2.0",
+    ),
+    (
+        "softmax",
+        3,
+        np.full((4, 3), 0.9),
+        "D must contain rows that sum to one for the cross_entropy loss, got a row "
+        "that sums to 2.7",
+    ),
+    ("softmax", 3, np.array([0.0, np.nan, 2.0, 0.0]), "D must contain only finite"),
+    ("softmax", 3, np.array([0.0, np.inf, 2.0, 0.0]), "D must contain only finite"),
+]
+
+
+@pytest.mark.parametrize(("output", "n_out", "D", "message"), INVALID_TARGETS)
+def test_fit_rejects_targets_the_cost_cannot_take(output, n_out, D, message):
+    # The local gradient e = d - y of a matched pair is the cost's gradient
+    # only for such targets, so training on others would not descend.
+    net = MLP((2, 3, n_out), output=output, seed=0)
+    weight = net.layers[0].weight.copy()
+    with pytest.raises(ValueError, match=message):
+        net.fit(XOR_X, D, progress=False)
+    np.testing.assert_array_equal(net.layers[0].weight, weight)
+
+
 def test_dense_rejects_input_width():
     message = r"x must have 3 entries .* got shape \(2, 4\)"
     with pytest.raises(ValueError, match=message):

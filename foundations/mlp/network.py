@@ -233,7 +233,9 @@ class MLP:
         X : array of shape (N, n_in)
         D : array of shape (N, n_out), or (N,)
             Desired responses. A 1-D ``D`` contains class indices for a softmax
-            output and targets for a single output neuron.
+            output and targets for a single output neuron. With a
+            cross-entropy cost, targets lie in $[0, 1]$, and for softmax each
+            row sums to one.
         epochs : int, default 100
             Passes over the data.
         batch_size : int or None
@@ -390,6 +392,8 @@ class MLP:
         n_out = self.layers[-1].n_out
         D = xp.asarray(D, device=array_api_compat.device(X))
         if D.ndim == 1 and self.output == "softmax":
+            if xp.isdtype(D.dtype, "real floating"):
+                check_finite(D, "D", xp)  # before NaN reads as a fraction
             D = _one_hot(D, n_out, X.dtype, xp)
         elif D.ndim == 1 and n_out == 1:
             D = xp.reshape(D, (-1, 1))
@@ -400,6 +404,7 @@ class MLP:
                 f"({X.shape[0]},) of class indices, got {tuple(D.shape)}"
             )
         check_finite(D, "D", xp)
+        _check_targets(D, self.loss_name, xp)
         return X, D
 
 
@@ -411,6 +416,31 @@ def _divergence(epoch: int, eta: float) -> ValueError:
 
 
 _MATCHING_LOSS = {"sigmoid": "binary_cross_entropy", "softmax": "cross_entropy"}
+
+
+def _check_targets(D: Array, loss: str, xp: Any) -> None:
+    """Check that the cross-entropies get targets they are defined for.
+
+    Their local gradient at the output, e = d - y, is the negative gradient
+    of the cost only for targets in [0, 1] (binary) or on the simplex
+    (categorical), so other targets would train on a wrong gradient.
+    """
+    if loss == "sum_squared_error":
+        return
+    outside = (D < 0) | (D > 1)
+    if bool(xp.any(outside)):
+        raise ValueError(
+            f"D must contain values in [0, 1] for the {loss} loss, got "
+            f"{to_float(D[outside][0])}"
+        )
+    if loss == "cross_entropy":
+        sums = xp.sum(D, axis=1)
+        off = xp.abs(sums - 1) > math.sqrt(xp.finfo(D.dtype).eps)
+        if bool(xp.any(off)):
+            raise ValueError(
+                "D must contain rows that sum to one for the cross_entropy loss, "
+                f"got a row that sums to {to_float(sums[off][0]):.6g}"
+            )
 
 
 def _one_hot(labels: Array, n_classes: int, dtype: Any, xp: Any) -> Array:
