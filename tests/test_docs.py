@@ -1,7 +1,8 @@
 """Tests of the documentation site: the strict build, the page examples, the
 numbers quoted in the derivations and the offline configuration.
 
-The site is built once per test session into a temporary directory;
+The site is built once per test session into a temporary directory, in a
+background process that runs while the page examples run here.
 ``test_docs_browser.py`` opens the same build in headless Chromium.
 """
 
@@ -28,26 +29,59 @@ PYTHON_BLOCK = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILI
 
 
 @functools.cache
-def build_site() -> Path:
-    """Build the site with ``mkdocs build --strict`` and return its directory.
+def start_build() -> tuple[subprocess.Popen, Path, Path]:
+    """Start ``mkdocs build --strict`` in the background, once per session.
 
-    Cached, so the build runs once per session for both docs test files.
+    The build runs while the page examples run in this process, which uses
+    both cores of a two-core machine. Returns the process, the site directory
+    and the file that receives the build's output.
     """
     if not MATHJAX.is_file():
         pytest.fail(f"{MATHJAX} is missing: run `npm ci` at the repository root")
     site = Path(tempfile.mkdtemp(prefix="site-"))
-    atexit.register(shutil.rmtree, site, ignore_errors=True)
+    output = site.with_name(site.name + ".log")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"mkdocs build failed:\n{result.stderr[-5000:]}"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mkdocs",
+                "build",
+                "--strict",
+                "--site-dir",
+                str(site),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    atexit.register(_clean_up, process, site, output)
+    return process, site, output
+
+
+@functools.cache
+def build_site() -> Path:
+    """Wait for the build of ``start_build`` and return the site directory."""
+    process, site, output = start_build()
+    returncode = process.wait(timeout=300)
+    log = output.read_text(encoding="utf-8")
+    assert returncode == 0, f"mkdocs build failed:\n{log[-5000:]}"
     return site
+
+
+def _clean_up(process: subprocess.Popen, site: Path, output: Path) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    shutil.rmtree(site, ignore_errors=True)
+    output.unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def build_in_background():
+    start_build()
 
 
 def pages() -> list[Path]:
@@ -60,48 +94,6 @@ def python_blocks(page: Path) -> list[str]:
 
 def page_id(page: Path) -> str:
     return str(page.relative_to(DOCS))
-
-
-def test_build_strict_writes_every_page():
-    site = build_site()
-
-    for page in pages():
-        html = site / page.relative_to(DOCS).with_suffix(".html")
-        assert html.is_file(), f"{page_id(page)} was not built"
-
-
-def test_build_contains_generated_files():
-    site = build_site()
-
-    assert (site / "assets/javascripts/mathjax/tex-svg.js").stat().st_size > 10**6
-    assert (site / "assets/javascripts/iframe-worker/shim.js").is_file()
-    figures = list((site / "figures").glob("*.png"))
-    assert figures, "the build drew no figure"
-    for figure in figures:
-        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure.name
-
-
-def test_build_references_no_outside_host():
-    site = build_site()
-    outside = re.compile(r"""(?:src|href)=["']?(?:https?:)?//""")
-
-    for html in site.rglob("*.html"):
-        text = html.read_text(encoding="utf-8")
-        for match in outside.finditer(text):
-            line = text[max(0, match.start() - 80) : match.end() + 80]
-            # Plain links that a reader clicks are allowed; nothing is loaded.
-            assert "<a " in line, f"{html.relative_to(site)} loads {line!r}"
-
-
-def test_build_renders_doctests_as_code():
-    site = build_site()
-
-    for html in site.rglob("*.html"):
-        # Markdown reads ">>> " outside a fenced block as three nested quotes,
-        # which is how a doctest outside a docstring's Examples section shows.
-        text = html.read_text(encoding="utf-8")
-        page = html.relative_to(site)
-        assert "<blockquote>" not in text, f"{page}: a >>> example outside Examples"
 
 
 @pytest.mark.parametrize("page", [p for p in pages() if python_blocks(p)], ids=page_id)
@@ -172,6 +164,48 @@ def test_optimizer_study_supports_page_claims():
     assert steps("quadratic", "Steepest descent, optimal step") < min(
         steps("quadratic", label) for label in first_order
     )
+
+
+def test_build_strict_writes_every_page():
+    site = build_site()
+
+    for page in pages():
+        html = site / page.relative_to(DOCS).with_suffix(".html")
+        assert html.is_file(), f"{page_id(page)} was not built"
+
+
+def test_build_contains_generated_files():
+    site = build_site()
+
+    assert (site / "assets/javascripts/mathjax/tex-svg.js").stat().st_size > 10**6
+    assert (site / "assets/javascripts/iframe-worker/shim.js").is_file()
+    figures = list((site / "figures").glob("*.png"))
+    assert figures, "the build drew no figure"
+    for figure in figures:
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure.name
+
+
+def test_build_references_no_outside_host():
+    site = build_site()
+    outside = re.compile(r"""(?:src|href)=["']?(?:https?:)?//""")
+
+    for html in site.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        for match in outside.finditer(text):
+            line = text[max(0, match.start() - 80) : match.end() + 80]
+            # Plain links that a reader clicks are allowed; nothing is loaded.
+            assert "<a " in line, f"{html.relative_to(site)} loads {line!r}"
+
+
+def test_build_renders_doctests_as_code():
+    site = build_site()
+
+    for html in site.rglob("*.html"):
+        # Markdown reads ">>> " outside a fenced block as three nested quotes,
+        # which is how a doctest outside a docstring's Examples section shows.
+        text = html.read_text(encoding="utf-8")
+        page = html.relative_to(site)
+        assert "<blockquote>" not in text, f"{page}: a >>> example outside Examples"
 
 
 def test_no_figure_is_committed():
