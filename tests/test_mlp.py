@@ -397,6 +397,40 @@ def test_constructor_rejects_invalid_arguments(kwargs, message):
         MLP(**arguments)
 
 
+@pytest.mark.parametrize(
+    ("backend", "dtype", "error", "message"),
+    [
+        (
+            "numpy",
+            np.int64,
+            ValueError,
+            "dtype must be a floating-point type, got int64",
+        ),
+        (
+            "torch",
+            torch.int64,
+            ValueError,
+            "dtype must be a floating-point type, got torch.int64",
+        ),
+        (
+            "numpy",
+            torch.float32,
+            TypeError,
+            "dtype must be a NumPy dtype for the numpy backend, got torch.float32",
+        ),
+        (
+            "torch",
+            np.float32,
+            TypeError,
+            "dtype must be a torch.dtype for the torch backend, got",
+        ),
+    ],
+)
+def test_constructor_rejects_weight_dtype(backend, dtype, error, message):
+    with pytest.raises(error, match=message):
+        MLP((3, 2, 1), backend=backend, dtype=dtype)
+
+
 def test_constructor_rejects_generator_of_other_backend():
     with pytest.raises(ValueError, match=r"got a torch\.Generator"):
         MLP((3, 2, 1), seed=torch.Generator(), backend="numpy")

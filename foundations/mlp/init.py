@@ -106,13 +106,17 @@ def initial_parameters(
     Raises
     ------
     ValueError
-        If ``n_in`` or ``n_out`` is not a positive integer, or ``backend``
-        or ``seed`` is invalid (see ``make_generator``).
+        If ``n_in`` or ``n_out`` is not a positive integer, ``dtype`` is not
+        a floating-point type, or ``backend`` or ``seed`` is invalid (see
+        ``make_generator``).
+    TypeError
+        If ``dtype`` is not a dtype of ``backend``.
     """
     for name, value in (("n_in", n_in), ("n_out", n_out)):
         if not (isinstance(value, (int, np.integer)) and value >= 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     generator = make_generator(seed, backend)
+    dtype = _floating_dtype(dtype, backend)
     if activation in HE_ACTIVATIONS:
         scale, draw = math.sqrt(2.0 / n_in), "normal"
     else:
@@ -124,7 +128,6 @@ def initial_parameters(
 
 
 def _numpy_parameters(shape, draw, scale, generator, dtype) -> tuple[Array, Array]:
-    dtype = dtype or np.float64
     if draw == "normal":
         weight = generator.normal(0.0, scale, size=shape)
     else:
@@ -143,6 +146,33 @@ def _torch_parameters(shape, draw, scale, generator, dtype, device):
         weight.uniform_(-scale, scale, generator=generator)
     weight = weight.to(device)
     return weight, torch.zeros(shape[0], dtype=weight.dtype, device=weight.device)
+
+
+def _floating_dtype(dtype: Any, backend: str) -> Any:
+    """Return the weights' dtype of ``backend``, checking that it is floating."""
+    if backend == "numpy":
+        if dtype is None:
+            return np.dtype(np.float64)
+        try:
+            checked = np.dtype(dtype)
+        except TypeError as error:
+            raise TypeError(
+                f"dtype must be a NumPy dtype for the numpy backend, got {dtype!r}"
+            ) from error
+        is_floating = np.issubdtype(checked, np.floating)
+    else:
+        import torch
+
+        if dtype is None:
+            return torch.get_default_dtype()
+        if not isinstance(dtype, torch.dtype):
+            raise TypeError(
+                f"dtype must be a torch.dtype for the torch backend, got {dtype!r}"
+            )
+        checked, is_floating = dtype, dtype.is_floating_point
+    if not is_floating:
+        raise ValueError(f"dtype must be a floating-point type, got {checked}")
+    return checked
 
 
 def is_torch_generator(seed: Any) -> bool:
