@@ -149,14 +149,14 @@ def plot_unit_balls(ps: tuple[float, ...] = (1.0, 1.5, 2.0, 4.0, np.inf)) -> Fig
     angle = np.linspace(0.0, 2.0 * np.pi, 721)
     u = np.stack([np.cos(angle), np.sin(angle)], axis=1)  # (directions, 2)
     origin = np.zeros((1, 2))
-    figure, ax = _subplots(1, 1, width=4.8, height=4.8)
+    figure, ax = _subplots(1, 1, width=5.6, height=4.6)
     for p in ps:
         norm = distances.pairwise(u, origin, metric="minkowski", p=p)[:, 0]
         boundary = u / norm[:, None]
         label = r"$p = \infty$" if np.isinf(p) else f"$p = {p:g}$"
         ax.plot(boundary[:, 0], boundary[:, 1], label=label)
     ax.set(aspect="equal", xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), title="Unit balls")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     return figure
 
 
