@@ -568,6 +568,29 @@ def test_dense_rejects_input_width():
         Dense(3, 2, seed=0).forward(np.ones((2, 4)))
 
 
+@pytest.mark.parametrize(
+    ("backend", "x", "type_name"),
+    [
+        ("numpy", [[1.0, 2.0, 3.0]], "list"),
+        ("numpy", torch.ones(1, 3, dtype=torch.float64), "Tensor"),
+        ("torch", np.ones((1, 3), dtype=np.float32), "ndarray"),
+    ],
+)
+def test_forward_rejects_other_array_kind(backend, x, type_name):
+    weight_type = "Tensor" if backend == "torch" else "ndarray"
+    message = f"x must be a {weight_type} like the weights, got {type_name}"
+    with pytest.raises(TypeError, match=message):
+        Dense(3, 2, seed=0, backend=backend).forward(x)
+    with pytest.raises(TypeError, match=message):
+        MLP((3, 2), seed=0, backend=backend).forward(x)
+
+
+def test_predict_rejects_other_array_kind():
+    message = "X must be a ndarray like the weights, got Tensor"
+    with pytest.raises(TypeError, match=message):
+        MLP((3, 2), seed=0).predict(torch.ones(1, 3, dtype=torch.float64))
+
+
 def test_dense_update_needs_backward():
     with pytest.raises(RuntimeError, match="update needs the delta of a backward"):
         Dense(3, 2, seed=0).update(eta=0.1)

@@ -211,9 +211,16 @@ class Dense:
 
         Raises
         ------
+        TypeError
+            If ``x`` is not an array of the weights' kind (NumPy or torch).
         ValueError
             If the last axis of ``x`` does not have ``n_in`` entries.
         """
+        if not (hasattr(x, "shape") and is_torch(x) == is_torch(self.weight)):
+            raise TypeError(
+                f"x must be a {type(self.weight).__name__} like the weights, got "
+                f"{type(x).__name__}"
+            )
         if x.shape[-1] != self.n_in:
             raise ValueError(
                 f"x must have {self.n_in} entries on its last axis, got shape "

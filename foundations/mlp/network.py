@@ -262,7 +262,8 @@ class MLP:
             If the data or a hyperparameter is invalid (nothing is trained
             then), or the cost stops being finite during training.
         TypeError
-            If ``eta`` or ``momentum`` is not a real number.
+            If ``eta`` or ``momentum`` is not a real number, or ``X`` is a
+            torch tensor for NumPy weights (or the reverse).
         """
         X, D = self._check_data(X, D)
         batch_size, eta, momentum = _check_training(
@@ -380,7 +381,7 @@ class MLP:
         check_finite(X, "X", xp)
         weight = self.layers[0].weight
         if is_torch(X) != is_torch(weight):
-            raise ValueError(
+            raise TypeError(
                 f"X must be a {type(weight).__name__} like the weights, got "
                 f"{type(X).__name__}"
             )
