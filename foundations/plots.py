@@ -380,9 +380,19 @@ def plot_optimizer_study(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``problem`` is not a 2-D problem of the study.
     """
     from foundations.optim import study
 
+    if problem not in ("quadratic", "rosenbrock"):
+        raise ValueError(
+            f"problem must be 'quadratic' or 'rosenbrock', the study's 2-D problems, "
+            f"got {problem!r}"
+        )
     if learning_rates is None:
         result = study.run_study(problems=[problem], show_progress=False)
     else:

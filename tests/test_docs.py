@@ -208,6 +208,25 @@ def test_build_renders_doctests_as_code():
         assert "<blockquote>" not in text, f"{page}: a >>> example outside Examples"
 
 
+def test_plots_redraw_with_other_arguments():
+    from foundations import plots
+
+    balls = plots.plot_unit_balls(ps=(1.0, 3.0, float("inf")))
+    activations = plots.plot_activations(a=4.0, v_min=-2.0, v_max=2.0)
+
+    assert len(balls.axes[0].lines) == 3
+    assert [line.get_label() for line in balls.axes[0].lines][1] == "$p = 3$"
+    assert activations.axes[0].lines[0].get_xdata()[0] == -2.0
+    assert "a=4" in activations.axes[0].lines[0].get_label().replace(" ", "")
+
+
+def test_plot_optimizer_study_rejects_unknown_problem():
+    from foundations import plots
+
+    with pytest.raises(ValueError, match="problem must be 'quadratic' or"):
+        plots.plot_optimizer_study("spirals", {})
+
+
 def test_no_figure_is_committed():
     tracked = subprocess.run(
         ["git", "ls-files", "docs"], cwd=ROOT, capture_output=True, text=True
