@@ -138,7 +138,7 @@ def site_pages() -> list[str]:
 
 
 def requested_urls(driver: webdriver.Chrome) -> list[str]:
-    """Return every URL the page asked for since the last call (CDP log)."""
+    """Return every URL that the page requested since the last call (CDP log)."""
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
