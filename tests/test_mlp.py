@@ -188,6 +188,35 @@ def test_fused_gelu_matches_gelu_derivative(approximate):
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
 
 
+BLOCK_SHAPE_ERRORS = [
+    (
+        0,
+        (2, 5, 3),
+        r"x must have 4 entries on its last axis to match weight1 "
+        r"of shape \(6, 4\), got shape \(2, 5, 3\)",
+    ),
+    (2, (5,), r"bias1 must have shape \(6,\), got \(5,\)"),
+    (
+        3,
+        (3, 5),
+        r"weight2 must have 6 columns to match weight1 of shape "
+        r"\(6, 4\), got shape \(3, 5\)",
+    ),
+    (4, (4,), r"bias2 must have shape \(3,\), got \(4,\)"),
+]
+
+
+@pytest.mark.parametrize(("position", "shape", "message"), BLOCK_SHAPE_ERRORS)
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_block_forward_rejects_shape_mismatch(position, shape, message, library):
+    arrays = list(block_arrays()[:5])
+    arrays[position] = np.ones(shape)
+    if library == "torch":
+        arrays = [torch.from_numpy(a) for a in arrays]
+    with pytest.raises(ValueError, match=message):
+        block_forward(*arrays)
+
+
 def test_block_backward_skips_unneeded_gradients():
     x, w1, b1, w2, b2, grad_y = block_arrays()
     _, cache = block_forward(x, w1, b1, w2, b2, "relu")

@@ -85,7 +85,14 @@ def block_forward(
         Block output.
     cache : BlockCache
         Input, hidden local fields and hidden outputs, for ``block_backward``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``x``, the weights and the biases do not fit
+        together.
     """
+    _check_block_shapes(x, weight1, bias1, weight2, bias2)
     phi = get_activation(activation, a)
     v = affine(x, weight1, bias1)
     h = phi.function(v)
@@ -158,3 +165,31 @@ def block_backward(
     grad_bias1 = xp.sum(delta1, axis=0) if need_bias_grads else None
     grad_bias2 = xp.sum(delta2, axis=0) if need_bias_grads else None
     return BlockGradients(grad_x, grad_weight1, grad_bias1, grad_weight2, grad_bias2)
+
+
+def _check_block_shapes(
+    x: Array, weight1: Array, bias1: Array | None, weight2: Array, bias2: Array | None
+) -> None:
+    """Check that the block's arrays fit together; only shapes are compared."""
+    if weight1.ndim != 2 or weight2.ndim != 2:
+        raise ValueError(
+            "weight1 and weight2 must be matrices, got shapes "
+            f"{tuple(weight1.shape)} and {tuple(weight2.shape)}"
+        )
+    n_hidden, n_in = weight1.shape
+    if x.ndim == 0 or x.shape[-1] != n_in:
+        raise ValueError(
+            f"x must have {n_in} entries on its last axis to match weight1 of "
+            f"shape {tuple(weight1.shape)}, got shape {tuple(x.shape)}"
+        )
+    if weight2.shape[1] != n_hidden:
+        raise ValueError(
+            f"weight2 must have {n_hidden} columns to match weight1 of shape "
+            f"{tuple(weight1.shape)}, got shape {tuple(weight2.shape)}"
+        )
+    for name, bias, n in (
+        ("bias1", bias1, n_hidden),
+        ("bias2", bias2, weight2.shape[0]),
+    ):
+        if bias is not None and tuple(bias.shape) != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {tuple(bias.shape)}")
