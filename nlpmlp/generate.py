@@ -76,6 +76,9 @@ def fill_mask(
 ) -> list[list[Prediction]]:
     """Return the ``top_k`` most likely tokens at each ``[MASK]`` of ``text``.
 
+    Special tokens are left out, and the probabilities are renormalized over
+    the text tokens.
+
     Raises
     ------
     ConfigError
@@ -187,6 +190,7 @@ def _predict_masks(
         )
     with torch.no_grad():
         logits = model(ids[None, :]).logits[0, positions]  # (n_masks, vocab)
+    logits[:, : tokenizer.n_special] = float("-inf")  # text tokens only
     probabilities = torch.softmax(logits.float(), dim=-1)
     top = probabilities.topk(min(top_k, tokenizer.vocab_size), dim=-1)
     return [
