@@ -147,6 +147,17 @@ def test_optimizer_study_record_reproduces(problem):
         assert f"{run.final_loss:.6g}" == row["final_loss"], stale
 
 
+def test_optimizer_study_page_shows_every_problem():
+    import hooks
+
+    page = (DOCS / "course" / "optimizers.md").read_text(encoding="utf-8")
+    recorded = {row["problem"] for row in hooks.read_optimizer_study()}
+
+    shown = set(hooks.STUDY_MARKER.findall(page))
+
+    assert shown == recorded
+
+
 def test_optimizer_study_supports_page_claims():
     def steps(problem: str, label: str) -> float:
         value = study_rows(problem)[label]["steps_to_tolerance"]
