@@ -460,6 +460,29 @@ def test_constructor_rejects_weight_dtype(backend, dtype, error, message):
         MLP((3, 2, 1), backend=backend, dtype=dtype)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize(
+    ("seed", "error", "message"),
+    [
+        (-1, ValueError, "seed must be non-negative, got -1"),
+        (1.5, TypeError, "seed must be None, an integer or a generator, got float"),
+        ("0", TypeError, "seed must be None, an integer or a generator, got str"),
+    ],
+)
+def test_constructor_rejects_invalid_seed(backend, seed, error, message):
+    with pytest.raises(error, match=message):
+        MLP((3, 2, 1), seed=seed, backend=backend)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"activation": "swish"}, "activation must be one of"), ({"a": 0.0}, "a must be")],
+)
+def test_constructor_checks_activation_without_hidden_layers(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MLP((3, 1), **kwargs)
+
+
 def test_constructor_rejects_generator_of_other_backend():
     with pytest.raises(ValueError, match=r"got a torch\.Generator"):
         MLP((3, 2, 1), seed=torch.Generator(), backend="numpy")

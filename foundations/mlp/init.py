@@ -24,6 +24,7 @@ the same weights on every run of one backend.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -63,10 +64,13 @@ def make_generator(seed: Any, backend: str) -> Any:
     Raises
     ------
     ValueError
-        If ``backend`` is unknown, or ``seed`` is a generator of the other
-        backend.
+        If ``backend`` is unknown, ``seed`` is a negative integer, or a
+        generator of the other backend.
+    TypeError
+        If ``seed`` is none of the above.
     """
     _check_backend(backend)
+    _check_seed(seed)
     if backend == "numpy":
         if is_torch_generator(seed):
             raise ValueError(
@@ -178,6 +182,22 @@ def _floating_dtype(dtype: Any, backend: str) -> Any:
 def is_torch_generator(seed: Any) -> bool:
     """Tell whether ``seed`` is a ``torch.Generator``, without importing torch."""
     return type(seed).__module__.startswith("torch") and hasattr(seed, "manual_seed")
+
+
+def _check_seed(seed: Any) -> None:
+    if (
+        seed is None
+        or isinstance(seed, np.random.Generator)
+        or is_torch_generator(seed)
+    ):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(
+            f"seed must be None, an integer or a generator, got {type(seed).__name__}"
+        )
+    # NumPy rejects negative seeds and torch accepts them; reject them for both.
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
 
 
 def _check_backend(backend: str) -> None:

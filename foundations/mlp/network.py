@@ -22,6 +22,7 @@ from foundations._array import (
     namespace,
     to_float,
 )
+from foundations.activations import get_activation
 from foundations.mlp import costs, init
 from foundations.mlp.layer import Dense, bias_gradient, weight_gradient
 
@@ -101,6 +102,7 @@ class MLP:
         device: Any = None,
     ) -> None:
         sizes = _check_layer_sizes(layer_sizes)
+        get_activation(activation, a)  # checked even when there is no hidden layer
         self.loss_name = loss or _MATCHING_LOSS.get(output, "sum_squared_error")
         costs.check_pair(output, self.loss_name)
         self.output = output
