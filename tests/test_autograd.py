@@ -380,6 +380,20 @@ def test_cross_entropy_rejects_target_shape():
         cross_entropy(logits, np.array([0, 1, 2]))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_gradient_for_unnormalized_targets(reduction):
+    # Rows of d that do not sum to one: dE/dz = (sum_k d_k) p - d, not p - d.
+    rng = np.random.default_rng(0)
+    z, d = rng.normal(size=(4, 3)), rng.uniform(0.0, 1.0, size=(4, 3))
+    logits = Tensor(z, requires_grad=True)
+    cross_entropy(logits, d, reduction=reduction).backward()
+    reference = torch.tensor(z, requires_grad=True)
+    F.cross_entropy(reference, torch.from_numpy(d), reduction=reduction).backward()
+    np.testing.assert_allclose(
+        logits.grad, reference.grad.numpy(), rtol=RTOL, atol=ATOL
+    )
+
+
 def autograd_mlp_logits(params, x):
     """Forward pass of a ReLU MLP written with autograd tensors."""
     h = Tensor(x)

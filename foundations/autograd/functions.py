@@ -142,10 +142,11 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
 
     $$
     E = -\sum_k d_k \ln p_k, \qquad
-    \frac{\partial E}{\partial z_k} = p_k - d_k,
+    \frac{\partial E}{\partial z_k} = \Big(\sum_j d_j\Big) p_k - d_k,
     $$
 
-    the course's matched pair of softmax output and cross-entropy cost.
+    which is $p_k - d_k$ when the row $d$ sums to one: the course's matched
+    pair of softmax output and cross-entropy cost.
 
     Parameters
     ----------
@@ -174,8 +175,11 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     scale = 1.0 / logits.shape[0] if reduction == "mean" else 1.0
     loss = -np.sum(d * z) * scale
 
+    # (sum_j d_j) p - d: a row of d need not sum to one, as in torch.
+    gradient = np.sum(d, axis=-1, keepdims=True) * p - d
+
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        return ((p - d) * (g * scale),)
+        return (gradient * (g * scale),)
 
     return logits.from_op(np.asarray(loss), (logits,), backward, "cross_entropy")
 
