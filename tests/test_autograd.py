@@ -394,6 +394,40 @@ def test_cross_entropy_gradient_for_unnormalized_targets(reduction):
     )
 
 
+@pytest.mark.parametrize(
+    ("logits", "target", "message"),
+    [
+        (
+            np.zeros((0, 3)),
+            np.zeros(0, dtype=int),
+            r"logits must not be empty, got "
+            r"shape \(0, 3\)",
+        ),
+        (
+            np.zeros((2, 3)),
+            np.full((2, 3), np.nan),
+            r"target probabilities must lie "
+            r"in \[0, 1\], got nan",
+        ),
+        (
+            np.zeros((2, 3)),
+            np.full((2, 3), -0.5),
+            r"target probabilities must lie "
+            r"in \[0, 1\], got -0.5",
+        ),
+        (
+            np.zeros((2, 3)),
+            np.array([0.0, 1.0]),
+            r"target of shape \(2,\) must "
+            r"contain integer class indices, got dtype float64",
+        ),
+    ],
+)
+def test_cross_entropy_rejects_invalid_input(logits, target, message):
+    with pytest.raises(ValueError, match=message):
+        cross_entropy(Tensor(logits), target)
+
+
 def autograd_mlp_logits(params, x):
     """Forward pass of a ReLU MLP written with autograd tensors."""
     h = Tensor(x)

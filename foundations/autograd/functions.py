@@ -160,13 +160,16 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     Raises
     ------
     ValueError
-        If the shapes do not fit, a class index is out of range, or
-        ``reduction`` is unknown.
+        If ``logits`` is empty, the shapes do not fit, a class index is out
+        of range, a probability is outside $[0, 1]$ or NaN, or ``reduction``
+        is unknown.
     """
     if logits.ndim != 2:
         raise ValueError(
             f"logits must have shape (batch, classes), got shape {logits.shape}"
         )
+    if logits.size == 0:
+        raise ValueError(f"logits must not be empty, got shape {logits.shape}")
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     d = _desired_response(logits, target)
@@ -200,9 +203,21 @@ def _desired_response(logits: Tensor, target: Any) -> np.ndarray:
                 f"values from {target.min()} to {target.max()}"
             )
         return np.eye(classes, dtype=logits.dtype)[target]
+    if target.shape == (batch,):
+        raise ValueError(
+            f"target of shape {target.shape} must contain integer class indices, "
+            f"got dtype {target.dtype}"
+        )
     if target.shape != logits.shape:
         raise ValueError(
             f"target of probabilities must have the shape of logits, "
             f"{logits.shape}, got {target.shape}"
         )
-    return target.astype(logits.dtype, copy=False)
+    target = target.astype(logits.dtype, copy=False)
+    # NaN fails both comparisons, so it is caught as outside [0, 1].
+    outside = ~((target >= 0) & (target <= 1))
+    if np.any(outside):
+        raise ValueError(
+            f"target probabilities must lie in [0, 1], got {float(target[outside][0])}"
+        )
+    return target
