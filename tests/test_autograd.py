@@ -322,6 +322,30 @@ def test_float32_stays_float32():
     assert x.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (None, "data must contain real numbers, got NoneType of dtype object"),
+        ("1.5", "data must contain real numbers, got str of dtype <U3"),
+        (
+            np.array([1 + 2j]),
+            "data must contain real numbers, got ndarray of dtype complex128",
+        ),
+        ({"a": 1.0}, "data must contain real numbers, got dict of dtype object"),
+    ],
+)
+def test_tensor_rejects_non_real_data(data, message):
+    with pytest.raises(TypeError, match=message):
+        Tensor(data)
+
+
+def test_tensor_rejects_torch_tensor_that_requires_grad():
+    data = torch.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match=r"pass data\.detach\(\)"):
+        Tensor(data)
+    np.testing.assert_array_equal(Tensor(data.detach()).data, np.ones(2))
+
+
 def test_grad_returns_gradient_function():
     df = grad(lambda x, y: (x * y).sum() + (x**3).sum(), argnums=(0, 1))
     x, y = np.array([1.0, 2.0]), np.array([3.0, 5.0])

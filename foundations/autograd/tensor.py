@@ -29,11 +29,18 @@ class Tensor:
     ----------
     data : array_like
         The values. Integer and boolean data become float64, floating data
-        keeps its dtype.
+        keeps its dtype. A torch tensor is copied to NumPy, and must not
+        require a gradient, because this graph cannot pass one back to it.
     requires_grad : bool, default False
         Whether ``backward`` accumulates $\partial E / \partial x$ into
         ``grad``. Results of operations require a gradient when any
         operand does.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` holds anything but real numbers (None, strings, complex
+        numbers, objects), or is a torch tensor that requires a gradient.
 
     Attributes
     ----------
@@ -59,9 +66,11 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        array = np.asarray(data.data if isinstance(data, Tensor) else data)
-        if not np.issubdtype(array.dtype, np.floating):
-            array = array.astype(np.float64)
+        array = data.data if isinstance(data, Tensor) else data
+        if not isinstance(array, np.ndarray):
+            array = _as_numpy(array)
+        if array.dtype.kind != "f":
+            array = _as_float(array, data)
         self.data: np.ndarray = array
         self.grad: np.ndarray | None = None
         self.requires_grad = bool(requires_grad)
@@ -417,6 +426,28 @@ class Tensor:
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         return functions.log_softmax(self, axis)
+
+
+def _as_numpy(data: Any) -> np.ndarray:
+    if type(data).__module__.startswith("torch") and getattr(
+        data, "requires_grad", False
+    ):
+        raise TypeError(
+            "data is a torch tensor that requires grad, and this graph cannot "
+            "pass gradients back to torch's: pass data.detach() and set "
+            "requires_grad on the Tensor"
+        )
+    return np.asarray(data)
+
+
+def _as_float(array: np.ndarray, data: Any) -> np.ndarray:
+    """Promote integers and booleans to float64; reject every other dtype."""
+    if array.dtype.kind not in "biu":
+        raise TypeError(
+            f"data must contain real numbers, got {type(data).__name__} of dtype "
+            f"{array.dtype}"
+        )
+    return array.astype(np.float64)
 
 
 def topological_order(root: Tensor) -> list[Tensor]:
