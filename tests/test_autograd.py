@@ -354,6 +354,39 @@ def test_grad_returns_gradient_function():
     np.testing.assert_array_equal(gy, x)
 
 
+def test_grad_of_constant_function_is_zero():
+    gradient = grad(lambda x, y: (y * y).sum(), argnums=0)
+    np.testing.assert_array_equal(gradient(np.ones(3), np.ones(2)), np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("f", "argnums", "error", "message"),
+    [
+        (lambda x: 3.0, 0, TypeError, "f must return a Tensor, got float"),
+        (
+            lambda x: x * 2,
+            0,
+            ValueError,
+            r"f must return a one-element tensor, got shape \(2,\)",
+        ),
+        (
+            lambda x: (x * x).sum(),
+            3,
+            ValueError,
+            "argnums must lie in \\[-1, 1\\) for 1 argument, got 3",
+        ),
+    ],
+)
+def test_grad_rejects_invalid_use(f, argnums, error, message):
+    with pytest.raises(error, match=message):
+        grad(f, argnums=argnums)(np.ones(2))
+
+
+def test_gradcheck_rejects_array_result():
+    with pytest.raises(TypeError, match="f must return a Tensor, got ndarray"):
+        gradcheck(lambda x: x.data * 2, [np.ones(2)])
+
+
 def test_gradcheck_detects_wrong_backward():
     def wrong_square(x):
         return Tensor.from_op(x.data**2, (x,), lambda g: (g * x.data,), "square")

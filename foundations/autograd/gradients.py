@@ -32,8 +32,11 @@ def grad(
     -------
     callable
         Takes the arguments of ``f`` as arrays and returns the gradient, an
-        array of the shape of that argument, or a tuple of them when
-        ``argnums`` is a sequence.
+        array of the shape of that argument (zeros where ``f`` does not
+        depend on it), or a tuple of them when ``argnums`` is a sequence.
+        It raises ``TypeError`` if ``f`` returns no ``Tensor``, and
+        ``ValueError`` if the result has more than one element or a position
+        in ``argnums`` is out of range.
 
     Examples
     --------
@@ -45,10 +48,16 @@ def grad(
     positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
     def gradient(*args: Any) -> np.ndarray | tuple[np.ndarray, ...]:
-        tensors = [Tensor(a, requires_grad=i in positions) for i, a in enumerate(args)]
-        out = f(*tensors)
-        out.backward()
-        grads = tuple(_grad_or_zeros(tensors[i]) for i in positions)
+        chosen = _argument_positions(positions, len(args))
+        tensors = [Tensor(a, requires_grad=i in chosen) for i, a in enumerate(args)]
+        out = _tensor_result(f(*tensors))
+        if out.size != 1:
+            raise ValueError(
+                f"f must return a one-element tensor, got shape {out.shape}"
+            )
+        if out.requires_grad:  # otherwise f does not depend on the arguments
+            out.backward()
+        grads = tuple(_grad_or_zeros(tensors[i]) for i in chosen)
         return grads[0] if isinstance(argnums, int) else grads
 
     return gradient
@@ -126,7 +135,7 @@ def _analytical_jacobian(
 ) -> np.ndarray:
     """Return d f / d arrays[i] as (output size, input size), row by row."""
     tensors = [Tensor(x, requires_grad=(j == i)) for j, x in enumerate(arrays)]
-    out = f(*tensors)
+    out = _tensor_result(f(*tensors))
     if not out.requires_grad:  # f does not depend on this input
         return np.zeros((out.size, arrays[i].size))
     rows = []
@@ -154,6 +163,24 @@ def _numerical_jacobian(
         x.flat[j] = original
         columns.append((plus - minus) / (2.0 * eps))
     return np.array(columns).T.reshape(-1, x.size)
+
+
+def _argument_positions(positions: tuple[int, ...], count: int) -> tuple[int, ...]:
+    """Check positions of ``argnums`` and make negative ones count from 0."""
+    for i in positions:
+        if not -count <= i < count:
+            plural = "" if count == 1 else "s"
+            raise ValueError(
+                f"argnums must lie in [{-count}, {count}) for {count} "
+                f"argument{plural}, got {i}"
+            )
+    return tuple(i % count for i in positions)
+
+
+def _tensor_result(out: Any) -> Tensor:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"f must return a Tensor, got {type(out).__name__}")
+    return out
 
 
 def _grad_or_zeros(x: Tensor) -> np.ndarray:
