@@ -124,7 +124,12 @@ class TrainConfig:
 
     # Runtime
     seed: int = _setting(1337, "seed of initialization, batches and masks", minimum=0)
-    threads: int = _setting(0, "torch CPU threads (0: one per CPU core)", minimum=0)
+    threads: int = _setting(
+        0,
+        "torch CPU threads (0: one per CPU core); on a machine busy with other "
+        "work, 1 can be several times faster",
+        minimum=0,
+    )
 
     def validate(self) -> None:
         """Raise ``ConfigError`` naming the first invalid setting."""
