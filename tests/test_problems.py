@@ -238,3 +238,25 @@ def test_command_line_rejects_negative_epochs(capsys):
     assert (
         "--epochs: must be a non-negative integer, got '-1'" in capsys.readouterr().err
     )
+
+
+def test_command_line_rejects_negative_seed(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["xor", "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "--seed: must be a non-negative integer, got '-1'" in capsys.readouterr().err
+
+
+def test_command_line_checks_out_folder_before_training(tmp_path, capsys, monkeypatch):
+    def fail_if_called(*args, **kwargs):
+        raise AssertionError("trained before checking --out")
+
+    monkeypatch.setattr("foundations.problems.__main__.train", fail_if_called)
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["xor", "--out", str(not_a_folder)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"--out: cannot create folder {not_a_folder}" in err

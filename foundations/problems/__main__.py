@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("name", choices=sorted(RECIPES), help="the problem to solve")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the data and the initial weights"
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of the data and the initial weights (default: 0)",
     )
     parser.add_argument(
         "--out",
@@ -49,10 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Checked before training, so a bad --out does not cost a training run.
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"argument --out: cannot create folder {args.out}: {error}")
     result = train(args.name, seed=args.seed, epochs=args.epochs)
     path = args.out / f"{args.name}.png"
-    plot_problem(result.model, result.dataset, path)
+    try:
+        plot_problem(result.model, result.dataset, path)
+    except OSError as error:
+        parser.exit(1, f"{parser.prog}: error: cannot write {path}: {error}\n")
     print(report(result))
     print(f"figure: {path}")
     return 0
