@@ -110,6 +110,49 @@ def test_mackey_glass_rejects_delay_off_grid():
         mackey_glass(t_max=10, tau=17.05, dt=0.1)
 
 
+INVALID_DATASETS = [
+    (lambda: xor(n_test=-1), "n_test must be a positive integer, got -1"),
+    (lambda: xor(noise=-0.5), "noise must be finite and non-negative, got -0.5"),
+    (lambda: xor(noise=math.nan), "noise must be finite and non-negative, got nan"),
+    (lambda: two_spirals(n_train=-5), "n_train must be a positive integer, got -5"),
+    (lambda: two_spirals(turns=0), "turns must be finite and positive, got 0"),
+    (lambda: two_spirals(seed=-1), "seed must be a non-negative integer, got -1"),
+    (
+        lambda: function_approximation(n_train=1.5),
+        "n_train must be a positive integer, got 1.5",
+    ),
+    (
+        lambda: mackey_glass(t_max=-5),
+        "t_max must be finite and non-negative, got -5",
+    ),
+    (lambda: mackey_glass(t_max=5, dt=0), "dt must be finite and positive, got 0"),
+    (lambda: mackey_glass(t_max=5, tau=-1), "tau must be finite and non-negative"),
+    (lambda: mackey_glass(t_max=5, x0=-1), "x0 must be finite and non-negative"),
+    (
+        lambda: mackey_glass_forecasting(lags=(-6, 0)),
+        r"lags must be non-negative integers, got \(-6, 0\)",
+    ),
+    (
+        lambda: mackey_glass_forecasting(start=0),
+        "start must be at least the largest lag, 18, got 0",
+    ),
+    (
+        lambda: mackey_glass_forecasting(horizon=0),
+        "horizon must be a positive integer, got 0",
+    ),
+    (
+        lambda: mackey_glass_forecasting(n_test=0),
+        "n_test must be a positive integer, got 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "message"), INVALID_DATASETS)
+def test_dataset_rejects_invalid_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
 def test_forecasting_pairs_are_shifted_series():
     data = mackey_glass_forecasting(n_train=20, n_test=30)
     x = mackey_glass(t_max=200)

@@ -2,12 +2,15 @@ r"""Seeded data sets of the practice problems, split into training and test sets
 
 Each function returns a ``Dataset`` of NumPy float64 arrays, drawn from a
 ``numpy.random.Generator`` seeded with ``seed``, so one seed gives the same
-data on every run.
+data on every run. Each raises ``ValueError`` when a count is not a positive
+integer, a seed is negative, or a scale (noise, turns, times) is negative
+or not finite.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,9 +68,11 @@ def xor(n_test: int = 200, noise: float = 0.1, seed: int = 0) -> Dataset:
     >>> data.X_train.tolist(), data.D_train.tolist()
     ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
     """
+    _check_count(n_test, "n_test")
+    _check_real(noise, "noise", positive=False)
     corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     labels = np.array([0, 1, 1, 0])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checked_seed(seed))
     corner = rng.integers(0, 4, size=n_test)
     X_test = corners[corner] + rng.normal(0.0, noise, size=(n_test, 2))
     return Dataset(
@@ -103,7 +108,11 @@ def two_spirals(
     >>> data.X_train.shape, data.D_test.shape
     ((10, 2), (4,))
     """
-    rng = np.random.default_rng(seed)
+    _check_count(n_train, "n_train")
+    _check_count(n_test, "n_test")
+    _check_real(turns, "turns", positive=True)
+    _check_real(noise, "noise", positive=False)
+    rng = np.random.default_rng(_checked_seed(seed))
     X, d = _spiral_points(n_train + n_test, turns, noise, rng)
     return Dataset(
         "spirals",
@@ -147,7 +156,9 @@ def function_approximation(
     Inputs are uniform on the square and targets are exact (noise-free),
     so the test error measures the approximation alone.
     """
-    rng = np.random.default_rng(seed)
+    _check_count(n_train, "n_train")
+    _check_count(n_test, "n_test")
+    rng = np.random.default_rng(_checked_seed(seed))
     X = rng.uniform(-1.0, 1.0, size=(n_train + n_test, 2))
     D = target_function(X)
     return Dataset(
@@ -196,8 +207,15 @@ def mackey_glass(
     Raises
     ------
     ValueError
-        If ``tau / dt`` is not a whole number, or ``dt`` does not divide 1.
+        If ``t_max``, ``tau`` or ``x0`` is negative, ``dt`` is not positive,
+        ``tau / dt`` is not a whole number, or ``dt`` does not divide 1.
+        A negative ``x0`` is rejected because $x$ is a concentration, and
+        $x^n$ of a negative $x$ is NaN for a fractional $n$.
     """
+    _check_real(t_max, "t_max", positive=False)
+    _check_real(tau, "tau", positive=False)
+    _check_real(x0, "x0", positive=False)
+    _check_real(dt, "dt", positive=True)
     lag = round(tau / dt)
     per_unit = round(1.0 / dt)
     if abs(lag * dt - tau) > 1e-9 or abs(per_unit * dt - 1.0) > 1e-9:
@@ -250,7 +268,24 @@ def mackey_glass_forecasting(
     patterns train and the next ``n_test`` test. The series is
     deterministic, so there is no seed. The naive forecast
     $\hat x(t + 6) = x(t)$ is the last column of ``X_test``.
+
+    Raises
+    ------
+    ValueError
+        If a count or ``horizon`` is not a positive integer, a lag is
+        negative (it would read the future), or ``start`` is less than the
+        largest lag (the inputs would reach before $t = 0$).
     """
+    _check_count(n_train, "n_train")
+    _check_count(n_test, "n_test")
+    _check_count(horizon, "horizon")
+    if not all(_is_integer(lag) and lag >= 0 for lag in lags):
+        raise ValueError(f"lags must be non-negative integers, got {lags!r}")
+    if not (_is_integer(start) and start >= max(lags, default=0)):
+        raise ValueError(
+            f"start must be at least the largest lag, {max(lags, default=0)}, "
+            f"got {start!r}"
+        )
     t = np.arange(start, start + n_train + n_test)
     series = mackey_glass(t_max=t[-1] + horizon)
     X = np.stack([series[t - lag] for lag in lags], axis=1)
@@ -266,3 +301,30 @@ def mackey_glass_forecasting(
         description=f"Mackey-Glass, inputs x(t - k) for k in {lags}, "
         f"target x(t + {horizon})",
     )
+
+
+def _is_integer(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_count(value: object, name: str) -> None:
+    if not (_is_integer(value) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_real(value: float, name: str, positive: bool) -> None:
+    """Check that ``value`` is finite and positive (or non-negative)."""
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if (
+        not (is_number and math.isfinite(value))
+        or value < 0
+        or (positive and value == 0)
+    ):
+        sign = "positive" if positive else "non-negative"
+        raise ValueError(f"{name} must be finite and {sign}, got {value!r}")
+
+
+def _checked_seed(seed: int) -> int:
+    if not (_is_integer(seed) and seed >= 0):
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return seed
