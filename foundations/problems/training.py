@@ -142,8 +142,8 @@ def evaluate(model: MLP, data: Dataset) -> dict[str, float]:
       outputs of $(y - d)^2$;
     - forecasting: ``nrmse``, the root mean squared error divided by the
       standard deviation of the test targets, ``naive_nrmse`` of the
-      last-value forecast $\hat x(t + 1) = x(t)$ (the last input), and
-      ``rmse``.
+      last-value forecast $\hat x(t + h) = x(t)$ over the horizon $h$ of
+      the data set (the last input), and ``rmse``.
     """
     predicted = np.asarray(model.predict(data.X_test))
     if data.task == "classification":
