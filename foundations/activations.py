@@ -16,6 +16,13 @@ $$
 
 None of them overflows or returns NaN at $v = \pm 1000$ in float32 or
 float64.
+
+NOTE: unlike the output functions, the activations do not reject NaN or
+infinity: they run on every layer of every training step, where the check
+would cost a pass over the data and, on a GPU, a synchronization. A NaN in
+$v$ comes out as NaN, as in torch. In ``foundations.mlp`` the cost after
+the last layer then raises; a caller that uses the activations alone has to
+check itself.
 """
 
 from __future__ import annotations
@@ -282,6 +289,7 @@ class Activation:
     function: Callable[[Array], Array]
     derivative: Callable[[Array], Array]
     derivative_from_output: Callable[[Array], Array] | None = None
+    slope: float = 1.0  # the parameter a of the two sigmoids
 
 
 def get_activation(name: str, a: float = 1.0) -> Activation:
@@ -311,6 +319,7 @@ def get_activation(name: str, a: float = 1.0) -> Activation:
             lambda v: sigmoid(v, a),
             lambda v: sigmoid_derivative(v, a),
             lambda y: a * y * (1.0 - y),
+            slope=a,
         )
     if name == "tanh_sigmoid":
         return Activation(
@@ -318,6 +327,7 @@ def get_activation(name: str, a: float = 1.0) -> Activation:
             lambda v: tanh_sigmoid(v, a),
             lambda v: tanh_sigmoid_derivative(v, a),
             lambda y: 0.5 * a * (1.0 - y * y),
+            slope=a,
         )
     return ACTIVATIONS[name]
 
