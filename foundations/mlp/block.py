@@ -17,6 +17,7 @@ from typing import NamedTuple
 from foundations._array import Array, namespace
 from foundations.activations import get_activation
 from foundations.mlp.layer import (
+    activate,
     affine,
     back_propagate,
     local_gradient,
@@ -95,7 +96,7 @@ def block_forward(
     _check_block_shapes(x, weight1, bias1, weight2, bias2)
     phi = get_activation(activation, a)
     v = affine(x, weight1, bias1)
-    h = phi.function(v)
+    h = activate(v, phi)
     y = affine(h, weight2, bias2)
     return y, BlockCache(x, v, h)
 

@@ -29,6 +29,7 @@ from foundations.mlp import init
 
 __all__ = [
     "Dense",
+    "activate",
     "affine",
     "back_propagate",
     "bias_gradient",
@@ -87,16 +88,59 @@ def local_gradient(signal: Array, v: Array, y: Array, phi: Activation) -> Array:
     phi : Activation
         The activation, from ``foundations.activations.get_activation``.
     """
-    if is_torch(signal) and phi.name in ("gelu", "gelu_tanh"):
-        # One fused kernel that evaluates the same closed form as
-        # gelu_derivative times the signal; the tests compare the two.
-        import torch
-
-        approximate = "tanh" if phi.name == "gelu_tanh" else "none"
-        return torch.ops.aten.gelu_backward(signal, v, approximate=approximate)
+    if is_torch(signal):
+        delta = _fused_local_gradient(signal, v, y, phi)
+        if delta is not None:
+            return delta
     if phi.derivative_from_output is not None:
         return signal * phi.derivative_from_output(y)
     return signal * phi.derivative(v)
+
+
+def activate(v: Array, phi: Activation) -> Array:
+    r"""Compute the outputs $y_j = \varphi(v_j)$ of a layer.
+
+    On torch tensors the activations that torch implements as one kernel
+    (GELU, ReLU and the two sigmoids) use it, because the element-wise
+    formulas of ``foundations.activations`` take several passes over memory
+    and slow the Transformer's feed-forward layer; the tests compare both.
+    """
+    if is_torch(v):
+        import torch
+        import torch.nn.functional as F
+
+        if phi.name in ("gelu", "gelu_tanh"):
+            return F.gelu(v, approximate="tanh" if phi.name == "gelu_tanh" else "none")
+        if phi.name == "relu":
+            return torch.relu(v)
+        if phi.name == "sigmoid":
+            return torch.sigmoid(v if phi.slope == 1.0 else phi.slope * v)
+        if phi.name == "tanh_sigmoid":
+            return torch.tanh((0.5 * phi.slope) * v)
+    return phi.function(v)
+
+
+def _fused_local_gradient(
+    signal: Array, v: Array, y: Array, phi: Activation
+) -> Array | None:
+    # torch's backward kernels of these activations evaluate the same closed
+    # forms in one pass: gelu_backward is s * phi'(v), sigmoid_backward is
+    # s * y (1 - y), tanh_backward is s * (1 - y^2) and threshold_backward
+    # keeps s where y > 0. Returns None for the other activations.
+    import torch
+
+    aten = torch.ops.aten
+    if phi.name in ("gelu", "gelu_tanh"):
+        approximate = "tanh" if phi.name == "gelu_tanh" else "none"
+        return aten.gelu_backward(signal, v, approximate=approximate)
+    if phi.name == "relu":
+        return aten.threshold_backward(signal, y, 0)
+    if phi.name == "sigmoid":
+        delta = aten.sigmoid_backward(signal, y)
+        return delta if phi.slope == 1.0 else phi.slope * delta
+    if phi.name == "tanh_sigmoid":
+        return (0.5 * phi.slope) * aten.tanh_backward(signal, y)
+    return None
 
 
 def back_propagate(delta: Array, weight: Array) -> Array:
@@ -228,7 +272,7 @@ class Dense:
             )
         self.x = x
         self.v = affine(x, self.weight, self.bias)
-        self.y = self.phi.function(self.v)
+        self.y = activate(self.v, self.phi)
         return self.y
 
     def local_gradient(self, signal: Array) -> Array:
