@@ -69,7 +69,8 @@ class TrainConfig:
     )
     ffn: str = _setting(
         "foundations",
-        "feed-forward implementation: foundations.mlp blocks or nn.Linear",
+        "feed-forward implementation: foundations.mlp blocks, nn.Linear, or the "
+        "gated W2 (phi(W1 x) * W3 x) with foundations layer steps",
         choices=tuple(FEED_FORWARDS),
     )
     # The default run is short (about ten passes over the text, with fresh

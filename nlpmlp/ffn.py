@@ -10,8 +10,9 @@ its backward pass, inside a ``torch.autograd.Function``: autograd never
 traces the forward computation. ``ReferenceFeedForward`` is the same
 computation with ``nn.Linear`` and torch's activations, for comparison.
 
-Both are registered in ``FEED_FORWARDS``, so a variant (a gated GLU, say)
-plugs into the model by adding a class with the same constructor.
+Both are registered in ``FEED_FORWARDS``, with the gated variant
+``nlpmlp.glu.GatedFeedForward`` (``"glu"``). Another variant plugs into the
+model by adding a class with the same constructor and ``init_weights``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import nn
 
 from foundations.activations import ACTIVATIONS
 from foundations.mlp import BlockCache, block_backward, block_forward
+from nlpmlp.glu import GatedFeedForward
 
 __all__ = [
     "FEED_FORWARDS",
@@ -226,6 +228,7 @@ def torch_activation(
 FEED_FORWARDS: dict[str, type[nn.Module]] = {
     "foundations": FeedForward,
     "reference": ReferenceFeedForward,
+    "glu": GatedFeedForward,
 }
 
 
