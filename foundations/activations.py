@@ -21,8 +21,8 @@ NOTE: unlike the output functions, the activations do not reject NaN or
 infinity: they run on every layer of every training step, where the check
 would cost a pass over the data and, on a GPU, a synchronization. A NaN in
 $v$ comes out as NaN, as in torch. In ``foundations.mlp`` the cost after
-the last layer then raises; a caller that uses the activations alone has to
-check itself.
+the last layer then raises, but a caller that uses the activations alone has
+to check itself.
 """
 
 from __future__ import annotations
@@ -372,7 +372,7 @@ def _erfc(x: Array) -> Array:
 
 def _check_slope(a: float) -> float:
     """Return the slope as a Python float, so a NumPy scalar cannot change dtypes."""
-    # numbers.Real covers NumPy scalars such as np.float32; bool is excluded
+    # numbers.Real covers NumPy scalars such as np.float32. A bool is excluded
     # because a=True is far more likely a slip than the slope 1.
     is_number = isinstance(a, numbers.Real) and not isinstance(a, (bool, np.bool_))
     if not (is_number and math.isfinite(a) and a > 0):

@@ -39,7 +39,7 @@ class Tensor:
     Raises
     ------
     TypeError
-        If ``data`` holds anything but real numbers (None, strings, complex
+        If ``data`` contains anything but real numbers (None, strings, complex
         numbers, objects), or is a torch tensor that requires a gradient.
 
     Attributes
@@ -441,7 +441,7 @@ def _as_numpy(data: Any) -> np.ndarray:
 
 
 def _as_float(array: np.ndarray, data: Any) -> np.ndarray:
-    """Promote integers and booleans to float64; reject every other dtype."""
+    """Promote integers and booleans to float64 and reject every other dtype."""
     if array.dtype.kind not in "biu":
         raise TypeError(
             f"data must contain real numbers, got {type(data).__name__} of dtype "

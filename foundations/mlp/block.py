@@ -171,7 +171,7 @@ def block_backward(
 def _check_block_shapes(
     x: Array, weight1: Array, bias1: Array | None, weight2: Array, bias2: Array | None
 ) -> None:
-    """Check that the block's arrays fit together; only shapes are compared."""
+    """Check that the shapes of the block's arrays fit together."""
     if weight1.ndim != 2 or weight2.ndim != 2:
         raise ValueError(
             "weight1 and weight2 must be matrices, got shapes "

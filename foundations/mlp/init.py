@@ -67,7 +67,7 @@ def make_generator(seed: Any, backend: str) -> Any:
         If ``backend`` is unknown, ``seed`` is a negative integer, or a
         generator of the other backend.
     TypeError
-        If ``seed`` is none of the above.
+        If ``seed`` is not None, an integer or a generator.
     """
     _check_backend(backend)
     _check_seed(seed)
@@ -195,7 +195,7 @@ def _check_seed(seed: Any) -> None:
         raise TypeError(
             f"seed must be None, an integer or a generator, got {type(seed).__name__}"
         )
-    # NumPy rejects negative seeds and torch accepts them; reject them for both.
+    # NumPy rejects negative seeds but torch accepts them, so both reject them here.
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
 

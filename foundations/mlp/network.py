@@ -307,7 +307,7 @@ class MLP:
             cost = to_float(self._cost(D))
         except ValueError as error:
             # The output functions and losses reject non-finite fields with a
-            # message that names their own argument; say what happened instead.
+            # message that names their own argument, so report the divergence.
             if self._is_finite():
                 raise
             raise _divergence(epoch, eta) from error
@@ -476,7 +476,7 @@ def _check_layer_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
 def _check_training(
     n_patterns: int, epochs: int, batch_size: int | None, eta: float, momentum: float
 ) -> tuple[int, float, float]:
-    """Check the options of ``fit``; return the batch size, eta and momentum.
+    """Check the options of ``fit`` and return the batch size, eta and momentum.
 
     eta and momentum come back as Python floats, because a NumPy float64
     would turn float32 weights into float64.
