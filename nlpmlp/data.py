@@ -26,6 +26,7 @@ __all__ = [
     "evaluation_windows",
     "mask_tokens",
     "sample_batch",
+    "shard_rows",
     "step_generator",
     "window_length",
 ]
@@ -121,6 +122,22 @@ def make_batch(
     if objective == "causal":
         return Batch(windows[:, :-1], windows[:, 1:])
     return mask_tokens(windows, mask_id, first_text_id, vocab_size, generator)
+
+
+def shard_rows(batch: Batch, rank: int, world_size: int) -> Batch:
+    """Return the rows ``rank, rank + world_size, ...`` of ``batch``.
+
+    The shards of ranks ``0 .. world_size - 1`` together hold every row once,
+    so processes that each draw the same global batch and keep their shard
+    train on the same examples as one process on the whole batch.
+
+    Returns
+    -------
+    Batch
+        Inputs and targets of shape (batch / world_size, time) when
+        ``world_size`` divides the batch.
+    """
+    return Batch(batch.inputs[rank::world_size], batch.targets[rank::world_size])
 
 
 def sample_batch(
