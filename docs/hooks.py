@@ -138,16 +138,26 @@ def _study_table(problem: str) -> str:
     rows = [row for row in read_optimizer_study() if row["problem"] == problem]
     if not rows:
         raise PluginError(f"{OPTIMIZER_STUDY} has no rows for problem {problem!r}")
-    header = (
-        r"| optimizer | chosen setting | steps to tolerance | final \(E - E^\star\) |"
-    )
-    lines = [header, "|---|---|---:|---:|"]
+    # Problems with held-out data also record the test accuracy of each run.
+    accuracy = any(row.get("test_accuracy") for row in rows)
+    columns = ["optimizer", "chosen setting", "steps to tolerance"]
+    columns += [r"final \(E - E^\star\)"] + (["test accuracy"] if accuracy else [])
+    lines = [_table_row(columns), "|---|---|" + "---:|" * (len(columns) - 2)]
     for row in rows:
-        steps = row["steps_to_tolerance"] or "not reached"
-        gap = "diverged" if row["diverged"] == "True" else row["final_gap"]
-        setting = row["hyperparameters"].replace(" ", ", ")
-        lines.append(f"| {row['optimizer']} | {setting} | {steps} | {gap} |")
+        cells = [
+            row["optimizer"],
+            row["hyperparameters"].replace(" ", ", "),
+            row["steps_to_tolerance"] or "not reached",
+            "diverged" if row["diverged"] == "True" else row["final_gap"],
+        ]
+        if accuracy:
+            cells.append(row.get("test_accuracy") or "")
+        lines.append(_table_row(cells))
     return "\n".join(lines)
+
+
+def _table_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
 def on_page_content(html: str, page: Page, **kwargs: Any) -> str:
