@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
+from typing import Any
 
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -15,21 +18,67 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from nlpmlp.cli import given_settings, new_run_dir
 from nlpmlp.config import PRESETS, TrainConfig
 from nlpmlp.corpus import load_corpus, read_text_file, text_files
+from nlpmlp.distributed import (
+    DistributedContext,
+    check_batch_size,
+    process_group,
+    share_from_main,
+)
 from nlpmlp.errors import ConfigError
 from nlpmlp.evaluate import Evaluation
 from nlpmlp.evaluate import evaluate as evaluate_model
 from nlpmlp.generate import fill_mask as fill_model_mask
 from nlpmlp.generate import fill_mask_examples, load_run
 from nlpmlp.generate import generate as generate_text
-from nlpmlp.train import Trainer, TrainResult, configure_threads
+from nlpmlp.train import Trainer, TrainingInterrupted, TrainResult, configure_threads
 
 __all__ = ["evaluate", "fill_mask", "generate", "train"]
 
 logger = logging.getLogger(__name__)
 
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's status of a Ctrl-C
+
 
 def train(args: argparse.Namespace) -> int:
-    """Train a new run, or resume one, and print its results."""
+    """Train a new run, or resume one, and print its results.
+
+    Under torchrun every process runs this command. Rank 0 creates or checks
+    the run directory first, then every process opens it at its checkpoint,
+    and only rank 0 prints. Ctrl-C writes a checkpoint, prints how to resume
+    and returns ``EXIT_INTERRUPTED``.
+    """
+    with process_group() as distributed:
+        if not distributed.is_main:
+            logging.getLogger().setLevel(logging.WARNING)
+        trainer = _open_run(args, distributed)
+        # Set after reading a resumed run's settings: results depend on the
+        # thread count, through the order of floating-point sums.
+        configure_threads(trainer.config.threads)
+        logger.info(
+            "training %s on %d threads in each of %d processes, %d parameters",
+            trainer.run_dir,
+            torch.get_num_threads(),
+            distributed.world_size,
+            sum(p.numel() for p in trainer.model.parameters()),
+        )
+        try:
+            with logging_redirect_tqdm():
+                result = trainer.train()
+        except TrainingInterrupted as interrupt:
+            if distributed.is_main:
+                print(
+                    f"nlpmlp: interrupted at step {interrupt.step}; checkpoint saved "
+                    f"in {interrupt.run_dir}; continue with: nlpmlp train --resume "
+                    f"--out {interrupt.run_dir}",
+                    file=sys.stderr,
+                )
+            return EXIT_INTERRUPTED
+    if distributed.is_main:
+        _print_training(trainer, result)
+    return 0
+
+
+def _open_run(args: argparse.Namespace, distributed: DistributedContext) -> Trainer:
     overrides = given_settings(args)
     if args.resume:
         if args.out is None:
@@ -38,25 +87,28 @@ def train(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--preset does not apply to --resume; the run keeps its settings"
             )
-        trainer = Trainer.resume(args.out, overrides)
-    else:
-        config = TrainConfig(**{**PRESETS.get(args.preset or "", {}), **overrides})
-        config.validate()
-        run_dir = new_run_dir(args, config.objective)
-        trainer = Trainer.start(config, run_dir)
-    # Set after reading a resumed run's settings: results depend on the
-    # thread count, through the order of floating-point sums.
-    configure_threads(trainer.config.threads)
-    logger.info(
-        "training %s on %d threads, %d parameters",
-        trainer.run_dir,
-        torch.get_num_threads(),
-        sum(p.numel() for p in trainer.model.parameters()),
+    if not distributed.is_distributed:
+        return _create_or_resume(args, overrides, distributed)
+    # Rank 0 alone creates the run directory, or checks and repairs it; then
+    # every process opens it at its last checkpoint.
+    run_dir = share_from_main(
+        lambda: _create_or_resume(args, overrides, distributed).run_dir, distributed
     )
-    with logging_redirect_tqdm():
-        result = trainer.train()
-    _print_training(trainer, result)
-    return 0
+    return Trainer.resume(run_dir, {}, distributed)
+
+
+def _create_or_resume(
+    args: argparse.Namespace,
+    overrides: dict[str, Any],
+    distributed: DistributedContext,
+) -> Trainer:
+    if args.resume:
+        return Trainer.resume(args.out, overrides)
+    config = TrainConfig(**{**PRESETS.get(args.preset or "", {}), **overrides})
+    config.validate()
+    check_batch_size(config.batch_size, distributed)
+    run_dir = new_run_dir(args, config.objective)
+    return Trainer.start(config, run_dir)
 
 
 def evaluate(args: argparse.Namespace) -> int:
