@@ -54,11 +54,12 @@ def train(args: argparse.Namespace) -> int:
         # Set after reading a resumed run's settings: results depend on the
         # thread count, through the order of floating-point sums.
         configure_threads(trainer.config.threads)
+        processes = distributed.world_size
         logger.info(
-            "training %s on %d threads in each of %d processes, %d parameters",
+            "training %s on %d threads%s, %d parameters",
             trainer.run_dir,
             torch.get_num_threads(),
-            distributed.world_size,
+            f" in each of {processes} processes" if processes > 1 else "",
             sum(p.numel() for p in trainer.model.parameters()),
         )
         try:

@@ -412,11 +412,11 @@ class Trainer:
         now = time.monotonic()
         if not self._interrupt_time:
             self._interrupt_time = now
-            logger.warning(
-                "interrupted: stopping after step %d with a checkpoint "
-                "(press Ctrl-C again to stop at once, without one)",
-                self.step + 1,
-            )
+            if self.is_main:
+                logger.warning(
+                    "interrupted: stopping after the current step with a "
+                    "checkpoint (press Ctrl-C again to stop at once, without one)"
+                )
         elif now - self._interrupt_time > _FORCE_STOP_SECONDS:
             raise KeyboardInterrupt
 
@@ -523,7 +523,8 @@ class Trainer:
         self.metrics = checkpoint.MetricsLog(
             self.run_dir / checkpoint.METRICS_FILE, keep_until_step=self.step
         )
-        logger.info("resuming %s at step %d", self.run_dir, self.step)
+        if self.step > 0:
+            logger.info("resuming %s at step %d", self.run_dir, self.step)
 
     def _random_state(self) -> dict[str, torch.Tensor]:
         state = {"cpu": torch.get_rng_state()}
