@@ -56,6 +56,7 @@ __all__ = [
     "all_reduce_sum",
     "check_batch_size",
     "context_from_environment",
+    "loss_weight",
     "process_group",
     "process_seed",
     "share_from_main",
@@ -164,6 +165,21 @@ def check_batch_size(batch_size: int, context: DistributedContext) -> None:
             f"of the {context.world_size} processes; give a multiple of "
             f"{context.world_size}"
         )
+
+
+def loss_weight(n_local: int, n_targets: int, context: DistributedContext) -> float:
+    r"""Return $W |T_r| / N$, the factor from this process's mean loss to $L_r$.
+
+    Parameters
+    ----------
+    n_local : int
+        $|T_r|$, the targets in this process's rows.
+    n_targets : int
+        $N$, the targets of the whole batch (at least 1).
+    context : DistributedContext
+        Gives $W$, the number of processes.
+    """
+    return n_local * context.world_size / n_targets
 
 
 def wrap_model(model: nn.Module, context: DistributedContext) -> nn.Module:

@@ -62,6 +62,7 @@ from nlpmlp.distributed import (
     all_gather,
     all_reduce_sum,
     check_batch_size,
+    loss_weight,
     process_seed,
     wrap_model,
 )
@@ -316,7 +317,7 @@ class Trainer:
             return output.logits.sum() * 0.0
         if self.distributed.world_size == 1:
             return output.loss
-        return output.loss * (n_local * self.distributed.world_size / n_targets)
+        return output.loss * loss_weight(n_local, n_targets, self.distributed)
 
     def _synchronize(self, loss: torch.Tensor) -> float:
         """Sum the losses and stop requests of all processes; return the batch loss.
