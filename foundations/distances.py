@@ -911,7 +911,8 @@ def pairwise(
         If ``metric`` is unknown, for the invalid inputs of the pair functions,
         and when the covariance estimate is singular.
     TypeError
-        If ``params`` contains a parameter that ``metric`` does not take.
+        If ``metric`` is neither a string nor a callable, or ``params``
+        contains a parameter that ``metric`` does not take.
 
     Notes
     -----
@@ -936,6 +937,10 @@ def pairwise(
     Y_checked = X_checked if Y is None else Y_checked
     if callable(metric):
         return _pairwise_callable(X_checked, Y_checked, metric, xp, **params)
+    if not isinstance(metric, str):
+        raise TypeError(
+            f"metric must be a string or a callable, got {type(metric).__name__}"
+        )
     if metric not in _PAIRWISE:
         raise ValueError(
             f"metric must be one of {', '.join(METRICS)} or a callable, got {metric!r}"

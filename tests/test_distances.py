@@ -651,3 +651,14 @@ def test_docstring_examples_run():
     result = doctest.testmod(distances)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "metric", [["euclidean"], 3, None], ids=["list", "int", "None"]
+)
+def test_pairwise_metric_of_wrong_type_raises(metric):
+    with pytest.raises(
+        TypeError,
+        match=f"metric must be a string or a callable, got {type(metric).__name__}",
+    ):
+        pairwise([[1.0]], metric=metric)
