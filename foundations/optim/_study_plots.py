@@ -8,7 +8,7 @@ touched, so the functions work inside a documentation build.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,12 +44,15 @@ def plot_quadratic_trajectories(result: StudyResult, path: str | Path) -> Figure
     return _plot_trajectories(result, "quadratic", _quadratic_grid, path)
 
 
-def plot_loss_curves(result: StudyResult, path: str | Path) -> Figure:
+def plot_loss_curves(
+    result: StudyResult, path: str | Path, problems: Iterable[str] | None = None
+) -> Figure:
     r"""Plot $E(w_t) - E^\star$ against the step $t$, one panel per problem.
 
-    A dashed line marks each problem's tolerance.
+    A dashed line marks each problem's tolerance. ``problems`` names the
+    panels, all the problems of ``result`` by default.
     """
-    names = list(result.problems)
+    names = list(result.problems) if problems is None else list(problems)
     columns = min(2, len(names))
     rows = math.ceil(len(names) / columns)
     figure = Figure(figsize=(6.0 * columns, 4.0 * rows), layout="constrained")

@@ -6,19 +6,26 @@ Run it with::
 
 Every optimizer runs the update rules of :mod:`foundations.optim` with torch's
 default hyperparameters except the learning rate, which a sweep chooses per
-optimizer and problem. Each rate of ``LEARNING_RATES`` is run, and the one that
-reaches the problem's tolerance in the fewest steps wins. When none reaches
-it, the one with the lowest final cost wins. On the quadratic, steepest descent with the
-optimal step $\eta^\star = g^T g / (g^T H g)$ and Newton's method from
+optimizer and problem. The sweep runs each rate of ``LEARNING_RATES``, or of
+the part of it that a problem names, and the rate that reaches the problem's
+tolerance in the fewest steps wins. When none reaches it, the one with the
+lowest final cost wins. On the quadratic, steepest descent with the optimal
+step $\eta^\star = g^T g / (g^T H g)$ and Newton's method from
 :mod:`foundations.taylor` run as well, with no rate to tune.
+
+The problems are an ill-conditioned quadratic, Rosenbrock's function, logistic
+regression on rare features, noisy linear regression, and the two-spirals MLP
+of :mod:`foundations.problems`, whose gradients come from the course's
+backpropagation in :mod:`foundations.mlp`.
 
 The command writes to ``DIR`` (default ``out/optim-study``):
 
 - ``results.csv`` and ``results.md``: per problem and optimizer, the chosen
-  hyperparameters, the steps to reach the tolerance, the final cost and the
-  wall time of the run;
+  hyperparameters, the steps to reach the tolerance, the final cost, the test
+  accuracy where a problem has held-out data, and the wall time of the run;
 - ``sweep.csv``: the same for every learning rate tried;
-- ``quadratic.png``, ``rosenbrock.png`` and ``loss-curves.png``.
+- ``quadratic.png``, ``rosenbrock.png``, ``loss-curves.png`` (all problems)
+  and ``two-spirals.png`` (the loss curves of the MLP alone).
 
 The figures come from :func:`plot_quadratic_trajectories`,
 :func:`plot_rosenbrock_trajectories` and :func:`plot_loss_curves`, which take
@@ -30,6 +37,7 @@ that the pipeline works; its numbers support no conclusion.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import math
@@ -63,6 +71,7 @@ __all__ = [
     "register_problem",
     "run_optimizer",
     "run_study",
+    "swept_learning_rates",
     "write_tables",
 ]
 
@@ -100,6 +109,7 @@ class Run:
     diverged: bool
     averaged_steps: int = 1  # final_loss is the mean of E over this many steps
     steps_to_tolerance: int | None = None
+    test_accuracy: float | None = None  # of the last iterate, where the problem has one
 
     @property
     def final_loss(self) -> float:
@@ -175,6 +185,8 @@ def run_optimizer(
     )
     if not diverged:
         run.steps_to_tolerance = _steps_to_tolerance(run.losses, problem)
+        if problem.test_accuracy is not None:
+            run.test_accuracy = problem.test_accuracy(w)
     return run
 
 
@@ -198,6 +210,16 @@ def _rank(run: Run) -> tuple[float, float]:
     # Sort key: the minimum steps to the tolerance, then the minimum final cost.
     steps = math.inf if run.steps_to_tolerance is None else run.steps_to_tolerance
     return (steps, run.final_loss)
+
+
+def swept_learning_rates(problem: Problem, quick: bool) -> tuple[float, ...]:
+    """Return the rates swept on ``problem``: its own part of the grid, or all of it.
+
+    ``quick`` sweeps ``QUICK_LEARNING_RATES`` on every problem.
+    """
+    if quick:
+        return QUICK_LEARNING_RATES
+    return problem.learning_rates or LEARNING_RATES
 
 
 def sweep_learning_rates(
@@ -278,6 +300,12 @@ def run_study(
     Returns
     -------
     StudyResult
+
+    Notes
+    -----
+    BLAS runs on one thread during the study when threadpoolctl is installed,
+    because on a busy machine BLAS threads that wait for a free core inflate
+    the wall times.
     """
     names = list(PROBLEMS) if problems is None else list(problems)
     unknown = [name for name in names if name not in PROBLEMS]
@@ -285,7 +313,6 @@ def run_study(
         raise ValueError(
             f"problems not registered: {unknown}; choose from {list(PROBLEMS)}"
         )
-    learning_rates = QUICK_LEARNING_RATES if quick else LEARNING_RATES
     built = {name: PROBLEMS[name](quick) for name in names}
     for name, problem in built.items():
         if problem.name != name:
@@ -295,10 +322,14 @@ def run_study(
             )
 
     result = StudyResult(built, [], [], quick)
-    total = len(built) * len(OPTIMIZERS) * len(learning_rates)
+    total = len(OPTIMIZERS) * sum(
+        len(swept_learning_rates(problem, quick)) for problem in built.values()
+    )
     disable = None if show_progress is None else not show_progress
-    with tqdm(total=total, desc="optimizer study", disable=disable) as progress:
+    progress = tqdm(total=total, desc="optimizer study", disable=disable)
+    with progress, _one_blas_thread():
         for problem in built.values():
+            learning_rates = swept_learning_rates(problem, quick)
             for label in OPTIMIZERS:
                 best, runs = sweep_learning_rates(
                     problem, label, learning_rates, progress
@@ -318,6 +349,7 @@ COLUMNS = (
     "steps_to_tolerance",
     "final_loss",
     "final_gap",
+    "test_accuracy",
     "wall_time_s",
     "diverged",
 )
@@ -333,6 +365,7 @@ def _row(run: Run, problem: Problem) -> dict[str, object]:
         "steps_to_tolerance": _blank_if_none(run.steps_to_tolerance),
         "final_loss": f"{run.final_loss:.6g}" if finite else "",
         "final_gap": f"{run.final_loss - problem.optimum:.3g}" if finite else "",
+        "test_accuracy": _blank_if_none(run.test_accuracy),
         "wall_time_s": f"{run.wall_time:.3f}",
         "diverged": run.diverged,
     }
@@ -358,7 +391,6 @@ def write_csv(runs: list[Run], problems: dict[str, Problem], path: Path) -> None
 def write_markdown(result: StudyResult, path: Path) -> None:
     """Write the results table, one section per problem, with its settings."""
     rates = QUICK_LEARNING_RATES if result.quick else LEARNING_RATES
-    ends = (min(rates), max(rates))
     lines = [
         "# Optimizer study",
         "",
@@ -377,33 +409,64 @@ def write_markdown(result: StudyResult, path: Path) -> None:
         "With mini-batch gradients, E is averaged over the last 20 steps both",
         "for the tolerance test and for the final E. Wall time covers all the",
         "steps of the run, with a cost evaluation on all the data at each.",
-        "A rate marked (grid end) is the smallest or largest of the sweep, so a",
-        "wider sweep might find a better one.",
+        "A problem may sweep only a part of these rates, which its section",
+        "lists. A rate marked (grid end) is the smallest or largest of the",
+        "rates swept on its problem, so a wider sweep might find a better one.",
     ]
     for name, problem in result.problems.items():
-        lines += [
-            "",
-            f"## {problem.title}",
-            "",
-            f"Tolerance: E - E* <= {problem.tolerance:g}, with E* = "
-            f"{problem.optimum:.6g}; {problem.steps} steps"
-            + (", mini-batch gradients." if problem.stochastic else "."),
-            "",
-            "| optimizer | hyperparameters | steps to tolerance | final E "
-            "| wall time (s) |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for run in result.runs_of(name):
-            row = _row(run, problem)
-            steps = row["steps_to_tolerance"]
-            steps = "not reached" if steps == "" else steps
-            final = row["final_loss"] or "diverged"
-            edge = " (grid end)" if run.hyperparameters.get("lr") in ends else ""
-            lines.append(
-                f"| {run.optimizer} | {row['hyperparameters']}{edge} | {steps} "
-                f"| {final} | {row['wall_time_s']} |"
-            )
+        swept = swept_learning_rates(problem, result.quick)
+        lines += _markdown_section(result.runs_of(name), problem, swept, rates)
     path.write_text("\n".join(lines) + "\n")
+
+
+def _markdown_section(
+    runs: list[Run],
+    problem: Problem,
+    learning_rates: tuple[float, ...],
+    study_learning_rates: tuple[float, ...],
+) -> list[str]:
+    """Return the lines of one problem's table, with a test accuracy column if any.
+
+    ``learning_rates`` are those swept on ``problem``, listed when they are not
+    the ``study_learning_rates`` of the header.
+    """
+    accuracy = problem.test_accuracy is not None
+    ends = (min(learning_rates), max(learning_rates))
+    lines = [
+        "",
+        f"## {problem.title}",
+        "",
+        f"Tolerance: E - E* <= {problem.tolerance:g}, with E* = "
+        f"{problem.optimum:.6g}; {problem.steps} steps"
+        + (", mini-batch gradients." if problem.stochastic else "."),
+    ]
+    if learning_rates != study_learning_rates:
+        lines += ["", f"Learning rates swept: {', '.join(map(str, learning_rates))}."]
+    if problem.note:
+        lines += ["", problem.note]
+    lines += [
+        "",
+        "| optimizer | hyperparameters | steps to tolerance | final E "
+        + ("| test accuracy " if accuracy else "")
+        + "| wall time (s) |",
+        "|---|---|---:|---:|" + ("---:|" if accuracy else "") + "---:|",
+    ]
+    for run in runs:
+        row = _row(run, problem)
+        steps = row["steps_to_tolerance"]
+        steps = "not reached" if steps == "" else steps
+        final = row["final_loss"] or "diverged"
+        edge = " (grid end)" if run.hyperparameters.get("lr") in ends else ""
+        cells = [run.optimizer, f"{row['hyperparameters']}{edge}", steps, final]
+        if accuracy:
+            cells.append(_format_accuracy(run.test_accuracy))
+        cells.append(row["wall_time_s"])
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return lines
+
+
+def _format_accuracy(accuracy: float | None) -> str:
+    return "" if accuracy is None else f"{100 * accuracy:.1f} %"
 
 
 def write_tables(result: StudyResult, out: Path) -> None:
@@ -443,10 +506,29 @@ def main(argv: list[str] | None = None) -> int:
     if "rosenbrock" in result.problems:
         plot_rosenbrock_trajectories(result, args.out / "rosenbrock.png")
     plot_loss_curves(result, args.out / "loss-curves.png")
+    if "two-spirals" in result.problems:
+        plot_loss_curves(result, args.out / "two-spirals.png", ["two-spirals"])
     logger.info(
         "wrote the study to %s in %.1f s", args.out, time.perf_counter() - start
     )
     return 0
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """Return a context that limits BLAS to one thread, if threadpoolctl is installed.
+
+    The study's matrices are small (at most 2000 by 50). On a 2-core machine
+    shared with other jobs, one two-spirals run took about 6 times as long with
+    OpenBLAS's default threads as with one, and one sparse-logistic run about
+    1.5 times as long.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        # NOTE: threadpoolctl is only a dev dependency, so without it BLAS keeps
+        # its default number of threads.
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 if __name__ == "__main__":
