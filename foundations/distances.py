@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from array_api_compat import device
+from array_api_compat import device, is_array_api_obj
 
 from foundations._array import (
     Array,
@@ -860,12 +860,34 @@ _PAIRWISE: dict[str, tuple[Callable, tuple[str, ...]]] = {
 METRICS: tuple[str, ...] = tuple(_PAIRWISE)
 
 
+def _metric_value(value: Any, i: int, j: int, X: Array, xp: Any) -> Array:
+    """Convert the value of a callable metric on rows ``i, j`` to a 0-d array."""
+    where = f"metric(X[{i}], Y[{j}])"
+    if not (isinstance(value, numbers.Real) or is_array_api_obj(value)):
+        raise TypeError(
+            f"{where} must return a number or a 0-d array, got {type(value).__name__}"
+        )
+    value = _as_like(value, where, X, xp)
+    if value.ndim != 0:
+        raise ValueError(
+            f"{where} must return a scalar, got shape {tuple(value.shape)}"
+        )
+    return value
+
+
 def _pairwise_callable(X: Array, Y: Array, metric: Callable, xp: Any, **params):
-    rows = [
-        xp.stack([_as_like(metric(x, y, **params), "metric", X, xp) for y in Y])
-        for x in X
-    ]
-    return xp.stack(rows)
+    rows = []
+    for i, x in enumerate(X):
+        values = [metric(x, y, **params) for y in Y]
+        rows.append(
+            xp.stack([_metric_value(v, i, j, X, xp) for j, v in enumerate(values)])
+        )
+    D = xp.stack(rows)
+    nan = xp.isnan(D)
+    if bool(xp.any(nan)):
+        i, j = (int(index[0]) for index in xp.nonzero(nan))
+        raise ValueError(f"metric(X[{i}], Y[{j}]) returned nan, not a distance")
+    return D
 
 
 def pairwise(
@@ -893,7 +915,8 @@ def pairwise(
     metric : str or callable, default "euclidean"
         One of :data:`METRICS` ("euclidean", "sqeuclidean", "minkowski",
         "cityblock", "chebyshev", "mahalanobis", "correlation", "cosine"), or
-        a function ``metric(x, y, **params)`` of two rows, called per pair.
+        a function ``metric(x, y, **params)`` of two rows, called per pair,
+        that returns a number or a 0-d array.
     **params
         ``w`` (weights) for all but "mahalanobis"; ``p`` for "minkowski";
         ``VI`` (SciPy's inverse covariance) or ``cov`` for "mahalanobis".
@@ -909,7 +932,8 @@ def pairwise(
     ------
     ValueError
         If ``metric`` is unknown, for the invalid inputs of the pair functions,
-        and when the covariance estimate is singular.
+        when the covariance estimate is singular, and when a callable
+        ``metric`` returns an array that is not 0-d, or NaN.
     TypeError
         If ``metric`` is neither a string nor a callable, or ``params``
         contains a parameter that ``metric`` does not take.

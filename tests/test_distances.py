@@ -662,3 +662,26 @@ def test_pairwise_metric_of_wrong_type_raises(metric):
         match=f"metric must be a string or a callable, got {type(metric).__name__}",
     ):
         pairwise([[1.0]], metric=metric)
+
+
+CALLABLE_ERROR_CASES = [
+    ("vector", lambda x, y: x - y, ValueError,
+     r"metric\(X\[0\], Y\[0\]\) must return a scalar, got shape \(2,\)"),
+    ("one-element array", lambda x, y: np.ones(1), ValueError,
+     r"metric\(X\[0\], Y\[0\]\) must return a scalar, got shape \(1,\)"),
+    ("None", lambda x, y: None, TypeError,
+     r"metric\(X\[0\], Y\[0\]\) must return a number or a 0-d array, got NoneType"),
+    ("nan", lambda x, y: math.nan if y[0] == 3.0 else 1.0, ValueError,
+     r"metric\(X\[0\], Y\[1\]\) returned nan, not a distance"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "metric,error,message",
+    [case[1:] for case in CALLABLE_ERROR_CASES],
+    ids=[case[0] for case in CALLABLE_ERROR_CASES],
+)
+def test_pairwise_callable_bad_value_raises(metric, error, message):
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(error, match=message):
+        pairwise(X, metric=metric)
