@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -261,10 +262,10 @@ def save_checkpoint(
     Both files are written to fsynced temporary files first. Then the
     weights are renamed into place, and the state last, so the state names
     the step of a complete checkpoint. Temporary files left by earlier kills
-    are removed first.
+    are removed last: until the new pair is complete, one of them may be the
+    state that pairs with the current weights.
     """
     run_dir = Path(run_dir)
-    _remove_temporaries(run_dir)
     state_data = _state_bytes(state)
     state_sha256 = {"trainer_state_sha256": _sha256(state_data)}
     weights_data = _weights_bytes(model, state["step"], state_sha256)
@@ -283,6 +284,7 @@ def save_checkpoint(
     # weights just renamed, and load_checkpoint finishes its rename.
     os.replace(state_temporary, run_dir / STATE_FILE)
     _fsync_folder(run_dir)
+    _remove_temporaries(run_dir)
 
 
 def load_checkpoint(
@@ -369,18 +371,17 @@ def _parse_state(data: bytes, path: Path) -> dict[str, Any]:
     try:
         state = torch.load(io.BytesIO(data), weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch names a rejected Python object on a line with "GLOBAL"; other
-        # unpickling errors are bytes that torch.save did not write.
-        lines = str(error).splitlines()
-        reason = next((line.strip() for line in lines if "GLOBAL" in line), None)
-        if reason is None:
+        # torch 2.13 names a rejected Python object as "GLOBAL module.name";
+        # other unpickling errors are bytes that torch.save did not write.
+        rejected = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if rejected is None:
             raise CheckpointError(
                 f"{path}: unreadable trainer state: not a file written by torch.save"
             ) from error
         raise CheckpointError(
-            f"{path}: trainer state rejected: it refers to Python objects other "
-            f"than tensors and plain data, and loading those could run code "
-            f"({reason})"
+            f"{path}: trainer state rejected: it refers to the Python object "
+            f"{rejected.group(1)}, and loading objects other than tensors and "
+            "plain data could run code"
         ) from error
     except (OSError, RuntimeError, EOFError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
