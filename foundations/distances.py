@@ -16,7 +16,8 @@ There are two deliberate differences. First, degenerate input raises
 vector for cosine, a constant vector for correlation, a singular covariance,
 ``p < 1``, NaN or infinity, empty or mismatched shapes, negative weights, or
 weights that are all zero. Second, Minkowski, Euclidean and cosine rescale the vectors
-first, so squares do not overflow or underflow.
+first, so squares do not overflow or underflow. A distance larger than the largest
+float of the dtype is inf, as in ``cdist``.
 """
 
 from __future__ import annotations
@@ -194,12 +195,15 @@ def _p_norm(a: Array, p: float, xp: Any) -> Array:
     """Return the p-norm over the last axis of the non-negative array ``a``.
 
     ``a`` is divided by its maximum first, so ``a ** p`` cannot overflow or
-    underflow to zero for representable distances.
+    underflow to zero for representable distances. The norm is inf where ``a``
+    contains inf.
     """
     if p == math.inf:
         return xp.max(a, axis=-1)
     m = xp.max(a, axis=-1, keepdims=True)
-    scaled = a / xp.where(m > 0, m, 1.0)
+    # A difference that overflowed to inf leaves a unscaled, so the norm is inf
+    # as in cdist, not inf / inf = NaN.
+    scaled = a / xp.where((m > 0) & (m < math.inf), m, 1.0)
     return _safe_root(xp.sum(scaled**p, axis=-1), p, xp) * m[..., 0]
 
 

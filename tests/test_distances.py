@@ -685,3 +685,17 @@ def test_pairwise_callable_bad_value_raises(metric, error, message):
     X = np.array([[1.0, 2.0], [3.0, 4.0]])
     with pytest.raises(error, match=message):
         pairwise(X, metric=metric)
+
+
+@pytest.mark.parametrize("p", [1.5, 2, 3])
+def test_overflowing_difference_gives_inf(p):
+    # x - y = 3.4e308 exceeds the largest float64, so cdist returns inf too.
+    x, y = np.array([1.7e308, 0.0]), np.array([-1.7e308, 0.0])
+    with np.errstate(over="ignore"):
+        expected = cdist(x[None], y[None], "minkowski", p=p)[0, 0]
+        pair = minkowski(x, y, p)
+        matrix = pairwise(x[None], y[None], "minkowski", p=p)
+
+    assert expected == math.inf
+    assert float(pair) == math.inf
+    assert float(matrix[0, 0]) == math.inf
