@@ -151,7 +151,8 @@ def _study_table(problem: str) -> str:
             "diverged" if row["diverged"] == "True" else row["final_gap"],
         ]
         if accuracy:
-            cells.append(row.get("test_accuracy") or "")
+            value = row.get("test_accuracy")
+            cells.append(f"{100 * float(value):.1f} %" if value else "")
         lines.append(_table_row(cells))
     return "\n".join(lines)
 

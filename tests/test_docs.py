@@ -150,12 +150,15 @@ def test_optimizer_study_record_reproduces(problem):
 def test_optimizer_study_page_shows_every_problem():
     import hooks
 
+    from foundations.optim import study
+
     page = (DOCS / "course" / "optimizers.md").read_text(encoding="utf-8")
     recorded = {row["problem"] for row in hooks.read_optimizer_study()}
 
     shown = set(hooks.STUDY_MARKER.findall(page))
 
     assert shown == recorded
+    assert recorded == set(study.PROBLEMS), RERUN_STUDY
 
 
 def test_optimizer_study_supports_page_claims():
@@ -178,6 +181,11 @@ def test_optimizer_study_supports_page_claims():
     # Noisy gradients: every method ends about 1e-3 above the minimum.
     for row in study_rows("noisy-regression").values():
         assert 5e-4 < float(row["final_gap"]) < 5e-3, row["optimizer"]
+    # Two spirals: Adam first, momentum second, all above 98 % test accuracy.
+    by_steps = sorted(first_order, key=lambda label: steps("two-spirals", label))
+    assert by_steps[:2] == ["Adam", "SGD + momentum"]
+    for row in study_rows("two-spirals").values():
+        assert float(row["test_accuracy"]) > 0.98, row["optimizer"]
     # The Taylor methods beat every first-order method on the quadratic.
     assert steps("quadratic", "Newton") == 1
     assert steps("quadratic", "Steepest descent, optimal step") < min(
