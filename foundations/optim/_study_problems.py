@@ -370,7 +370,7 @@ def two_spirals_mlp(quick: bool) -> Problem:
         x0=network.flatten(),
         optimum=0.0,
         tolerance=SPIRALS_TOLERANCE,
-        steps=100 if quick else SPIRALS_STEPS,
+        steps=50 if quick else SPIRALS_STEPS,
         stochastic=True,
         averaged_steps=20,
         learning_rates=SPIRALS_LEARNING_RATES,
