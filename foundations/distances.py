@@ -36,6 +36,7 @@ from foundations._array import (
     check_finite,
     check_not_empty,
     namespace,
+    to_float,
 )
 
 __all__ = [
@@ -653,14 +654,15 @@ def _pair_chunks(
 
 
 def _gram_distances(
-    A: Array, B: Array, exact: Callable, squared: bool, xp: Any
+    A: Array, B: Array, exact: Callable, squared: bool, xp: Any, scale: float = 1.0
 ) -> Array:
     r"""Euclidean distances between the rows of ``A`` and ``B`` by the Gram matrix.
 
     $d_{ij}^2 = \|a_i\|^2 + \|b_j\|^2 - 2\, a_i \cdot b_j$, computed by row
     blocks. Entries at risk of cancellation (see ``_refinement_threshold``) are
     replaced by ``exact(rows, cols)``, the squared distances computed from the
-    differences, and the rest is clipped at 0.
+    differences, and the rest is clipped at 0. The distances are multiplied by
+    ``scale``, the factor that ``_scaled_rows`` divided the rows by.
     """
     m, k, n = A.shape[0], B.shape[0], A.shape[1]
     norms_a = xp.sum(A * A, axis=1)
@@ -688,14 +690,42 @@ def _gram_distances(
                 d2[rows, cols] = exact(rows + start, cols)
 
         d2 = xp.clip(d2, min=0.0)
-        out[start : start + block] = d2 if squared else _safe_root(d2, 2.0, xp)
+        d = d2 if squared else _safe_root(d2, 2.0, xp)
+        if scale != 1.0:
+            # Two products for d^2, because scale**2 may overflow where the
+            # distance does not.
+            d = d * scale * scale if squared else d * scale
+        out[start : start + block] = d
     return out
+
+
+def _scaled_rows(X: Array, Y: Array, xp: Any) -> tuple[Array, Array, float]:
+    r"""Divide ``X`` and ``Y`` by a power of two $s$ if their magnitude is extreme.
+
+    Returns the rows and $s$. The rows are left as they are ($s = 1$) when their
+    largest magnitude is within $2^{\pm L}$, with $L$ a quarter of the dtype's
+    largest binary exponent (256 in float64, 32 in float32), because the squares
+    of the Gram formula then neither overflow nor lose precision to underflow.
+    Otherwise $s$ brings the largest magnitude into [1, 2); dividing by a power
+    of two is exact. ``Y is X`` stays true when it was.
+    """
+    largest = to_float(xp.max(xp.abs(X)))
+    if Y is not X:
+        largest = max(largest, to_float(xp.max(xp.abs(Y))))
+    exponent = math.frexp(largest)[1] - 1  # 2^exponent <= largest < 2^(exponent+1)
+    limit = math.frexp(float(xp.finfo(X.dtype).max))[1] // 4
+    if largest == 0 or abs(exponent) <= limit:
+        return X, Y, 1.0
+    scale = math.ldexp(1.0, exponent)
+    X_scaled = X / scale
+    return X_scaled, X_scaled if Y is X else Y / scale, scale
 
 
 def _pairwise_euclidean(
     X: Array, Y: Array, xp: Any, w: Any = None, squared: bool = False
 ) -> Array:
     w = _weights(w, X.shape[1], X, xp)
+    X, Y, scale = _scaled_rows(X, Y, xp)
     mean = _stacked_mean(X, Y, xp)
     root_w = 1.0 if w is None else xp.sqrt(w)
     weights = 1.0 if w is None else w
@@ -711,7 +741,7 @@ def _pairwise_euclidean(
     # rounding of each entry is relative to its centred value.
     A = (X - mean) * root_w
     B = A if Y is X else (Y - mean) * root_w
-    return _gram_distances(A, B, exact, squared, xp)
+    return _gram_distances(A, B, exact, squared, xp, scale)
 
 
 def _stacked_mean(X: Array, Y: Array, xp: Any) -> Array:
@@ -766,10 +796,13 @@ def _pairwise_mahalanobis(
     # NOTE: whitening rounds with an error of about cond(L) eps relative to the
     # whitened norms, which the refinement threshold leaves out, so the 1e-10
     # agreement with cdist is only tested for well-conditioned covariances.
+    # Whitening is linear, so the rows are scaled before it and the distances
+    # after it.
+    X, Y, scale = _scaled_rows(X, Y, xp)
     mean = _stacked_mean(X, Y, xp)
     A = whiten(X - mean)
     B = A if Y is X else whiten(Y - mean)
-    return _gram_distances(A, B, exact, False, xp)
+    return _gram_distances(A, B, exact, False, xp, scale)
 
 
 def _unit_rows(A: Array, w: Array | None, name: str, xp: Any) -> Array:
@@ -945,12 +978,15 @@ def pairwise(
     Notes
     -----
     "euclidean", "sqeuclidean" and "mahalanobis" use the Gram matrix after
-    centring the rows by their common mean. Entries small enough for the
-    cancellation to matter are recomputed from the differences, so in float64
-    every entry agrees with ``cdist`` to about $10^{-10}$ relative, even for
-    rows like $10^8 + \text{noise}$. "cosine" and "correlation" are one matrix
-    product of normalised rows and agree to $10^{-10}$ relative or
-    $10^{-13}$ absolute, because $1 - r$ cancels near $r = 1$ in both.
+    centring the rows by their common mean. Rows with magnitudes beyond
+    $2^{\pm 256}$ in float64 ($2^{\pm 32}$ in float32) are first divided by a
+    power of two, so the squares do not overflow or underflow. Entries small
+    enough for the cancellation to matter are recomputed from the differences,
+    so in float64 every entry agrees with ``cdist`` to about $10^{-10}$
+    relative, even for rows like $10^8 + \text{noise}$. "cosine" and
+    "correlation" are one matrix product of normalised rows and agree to
+    $10^{-10}$ relative or $10^{-13}$ absolute, because $1 - r$ cancels near
+    $r = 1$ in both.
     "minkowski", "cityblock" and "chebyshev" broadcast the differences in
     blocks of at most 2 MiB.
 
@@ -985,5 +1021,8 @@ def pairwise(
         and params.get("VI") is None
         and params.get("cov") is None
     ):
+        # Scaling the rows scales their covariance by the square and leaves the
+        # distances as they are, so the estimate from scaled rows cannot overflow.
+        X_checked, Y_checked, _ = _scaled_rows(X_checked, Y_checked, xp)
         params["cov"] = _estimated_cov(X_checked, None if Y is None else Y_checked, xp)
     return implementation(X_checked, Y_checked, xp, **params)

@@ -699,3 +699,36 @@ def test_overflowing_difference_gives_inf(p):
     assert expected == math.inf
     assert float(pair) == math.inf
     assert float(matrix[0, 0]) == math.inf
+
+
+# (metric, power of the scale in the distance): Mahalanobis with the estimated
+# covariance does not change when every row is scaled.
+SCALED_METRICS = [("euclidean", 1), ("sqeuclidean", 2), ("mahalanobis", 0)]
+
+
+@pytest.mark.parametrize(
+    "metric,power", SCALED_METRICS, ids=[m for m, _ in SCALED_METRICS]
+)
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+@converters
+def test_pairwise_extreme_magnitudes_match_cdist(metric, power, scale, to_array):
+    # Squares of 1e200 overflow and squares of 1e-200 underflow in float64.
+    X, Y = random_rows(16, (9, 3), (5, 3))
+    # Squared distances of 1e400 are inf and those of 1e-400 are 0.
+    with np.errstate(over="ignore", under="ignore"):
+        expected = cdist(X, Y, metric) * np.float64(scale) ** power
+        D = pairwise(to_array(X * scale), to_array(Y * scale), metric)
+
+    np.testing.assert_allclose(to_numpy(D), expected, RTOL)
+
+
+def test_pairwise_float32_large_values_match_cdist():
+    # Squares of 1e20 overflow float32, whose largest value is 3.4e38.
+    X, Y = random_rows(17, (6, 8), (4, 8))
+    X32, Y32 = (torch.tensor(1e20 * A, dtype=torch.float32) for A in (X, Y))
+
+    D = pairwise(X32, Y32)
+
+    assert D.dtype == torch.float32
+    expected = cdist(X32.double().numpy(), Y32.double().numpy())
+    np.testing.assert_allclose(D.numpy(), expected, 1e-5)
