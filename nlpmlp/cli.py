@@ -1,4 +1,5 @@
-"""The ``nlpmlp`` command line: train, evaluate, fill-mask, generate.
+"""The ``nlpmlp`` command line: train, evaluate, fill-mask, generate, and the
+case-study commands ablate, neurons, neighbors and plot.
 
 Errors a user can fix (``NlpmlpError``: bad input text, invalid settings, an
 unusable run directory) end the program with one line on standard error,
@@ -164,13 +165,168 @@ def _build_parser() -> argparse.ArgumentParser:
         "--seed", type=_bounded(int, 0), default=0, help="seed of the sampling"
     )
     _add_threads(generate)
+    _add_study_commands(subparsers)
     return parser
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
+def _add_study_commands(subparsers: Any) -> None:
+    from nlpmlp import study
+    from nlpmlp.ablate import VARIANTS
+    from nlpmlp.analysis import NEIGHBOR_METRICS
+
+    ablate = subparsers.add_parser(
+        "ablate",
+        help="train the same model with other feed-forward widths and activations",
+        description="Train one configuration for the same number of steps with "
+        "each feed-forward variant and seed, and write a table (CSV, Markdown) "
+        "and a plot. Finished runs of an earlier call with the same --out and "
+        "settings are reused.",
+    )
+    ablate.set_defaults(command=study.ablate)
+    ablate.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: a new runs/ablation-<date>-<time>)",
+    )
+    ablate.add_argument(
+        "--variants",
+        metavar="LIST",
+        help=f"comma-separated variants (default: all of {', '.join(VARIANTS)})",
+    )
+    ablate.add_argument(
+        "--seeds",
+        type=_bounded(int, 0),
+        nargs="+",
+        default=[0, 1],
+        metavar="N",
+        help="seeds of each variant (default: 0 1)",
+    )
+    ablate.add_argument(
+        "--quick",
+        action="store_true",
+        help="a 2-block, 64-wide causal LM for 200 steps, a few minutes on a CPU; "
+        "options given override it",
+    )
+    ablate.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="start from a named set of settings; options given override it",
+    )
+    _add_config_options(ablate, exclude=("seed", "ffn_mult", "activation", "ffn"))
+
+    neurons = subparsers.add_parser(
+        "neurons",
+        help="show what feed-forward neurons respond to and what they promote",
+        description="Show feed-forward neurons as key-value memories: the "
+        "training contexts that activate each neuron most (key, trigger token "
+        "in [[ ]]) and the tokens its output vector promotes through the LM "
+        "head (value).",
+    )
+    neurons.set_defaults(command=study.neurons)
+    neurons.add_argument("run", type=Path, metavar="RUN", help="run directory")
+    neurons.add_argument(
+        "--layer",
+        type=_bounded(int, 0),
+        action="append",
+        help="block index, from 0; repeatable (default: every block)",
+    )
+    neurons.add_argument(
+        "--neuron",
+        type=_bounded(int, 0),
+        action="append",
+        help="hidden-unit index, from 0; repeatable "
+        "(default: the --top neurons of the largest mean activation per block)",
+    )
+    neurons.add_argument(
+        "--top",
+        type=_bounded(int, 1),
+        default=3,
+        metavar="N",
+        help="neurons per block when no --neuron is given",
+    )
+    neurons.add_argument(
+        "-k",
+        type=_bounded(int, 1),
+        default=5,
+        metavar="N",
+        help="contexts and promoted tokens shown per neuron",
+    )
+    neurons.add_argument(
+        "--context",
+        type=_bounded(int, 0),
+        default=8,
+        metavar="TOKENS",
+        help="tokens shown on each side of the trigger (before it only, for a "
+        "causal LM)",
+    )
+    neurons.add_argument(
+        "--max-windows",
+        type=_bounded(int, 0),
+        default=0,
+        metavar="N",
+        help="scan this many evenly spaced windows of the training text (0: all)",
+    )
+    neurons.add_argument(
+        "--batch-size", type=_bounded(int, 1), default=32, help="windows per batch"
+    )
+    neurons.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="where to save the report (default: RUN/neurons.json)",
+    )
+    _add_threads(neurons)
+
+    neighbors = subparsers.add_parser(
+        "neighbors",
+        help="print the tokens nearest to a token in the embedding space",
+        description="Rank the vocabulary by the distance of its embedding rows "
+        "to the row of TOKEN (foundations.distances.pairwise).",
+    )
+    neighbors.set_defaults(command=study.neighbors)
+    neighbors.add_argument("run", type=Path, metavar="RUN", help="run directory")
+    neighbors.add_argument(
+        "token",
+        metavar="TOKEN",
+        help="one token of the vocabulary, exactly (byte-level BPE tokens often "
+        "start with a space: ' the')",
+    )
+    neighbors.add_argument(
+        "--metric", choices=NEIGHBOR_METRICS, default="cosine", help="distance"
+    )
+    neighbors.add_argument(
+        "-k", type=_bounded(int, 1), default=10, metavar="N", help="tokens shown"
+    )
+    _add_threads(neighbors)
+
+    plot = subparsers.add_parser(
+        "plot",
+        help="plot loss and learning rate against step for one or more runs",
+        description="Plot training and validation loss and the learning rate of "
+        "each run (from its metrics.jsonl) as a PNG.",
+    )
+    plot.set_defaults(command=study.plot)
+    plot.add_argument(
+        "runs", type=Path, nargs="+", metavar="RUN", help="run directories"
+    )
+    plot.add_argument(
+        "--out",
+        type=Path,
+        metavar="PNG",
+        help="output file (default: RUN/training.png for one run, training.png "
+        "for several)",
+    )
+
+
+def _add_config_options(
+    parser: argparse.ArgumentParser, exclude: Sequence[str] = ()
+) -> None:
     # Options default to SUPPRESS, so the namespace holds only the options
     # given; the command line layers them over the preset and the defaults.
     for setting in fields(TrainConfig):
+        if setting.name in exclude:
+            continue
         option = "--" + setting.name.replace("_", "-")
         default = default_value(setting)
         help_text = setting.metadata["help"]

@@ -5,10 +5,10 @@ $$
 = W_2\,\bigl(\varphi(W_1 x + b_1) \odot (W_3 x + b_3)\bigr) + b_2
 $$
 
-With $\varphi$ the logistic sigmoid this is the gated linear unit of
-Dauphin et al. (2017); with GELU or ReLU it is the GEGLU or ReGLU of Shazeer
-(2020), "GLU Variants Improve Transformer". It has three weight matrices, so
-at the same hidden width it has 1.5 times the parameters of ``FeedForward``.
+With $\varphi$ the logistic sigmoid this is the gated linear unit (GLU),
+and with GELU or ReLU it is called GEGLU or ReGLU. It has three weight
+matrices, so at the same hidden width it has 1.5 times the parameters of
+``FeedForward``.
 
 The forward and backward passes are written with the layer steps of
 ``foundations.mlp.layer`` (``affine``, ``local_gradient``,
