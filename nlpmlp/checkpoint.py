@@ -124,7 +124,7 @@ def load_weights(model: nn.Module, path: str | Path) -> int:
     Raises
     ------
     CheckpointError
-        If the file is missing, unreadable or corrupted, or it holds the
+        If the file is missing, unreadable or corrupted, or it contains the
         weights of a model with other settings, names or shapes.
     """
     return int(_load_weights(model, Path(path))["step"])

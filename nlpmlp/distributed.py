@@ -11,7 +11,7 @@ that GPU and NCCL. A single process, without torchrun, trains on the CPU.
 batch of step $s$ and keeps the rows $r, r + W, r + 2W, \dots$ of it
 (``nlpmlp.data.shard_rows``), so $B$ must be a multiple of $W$. The loss of
 one process on the whole batch is the mean over its $N$ target tokens.
-Process $r$ holds the targets $T_r$ and minimizes
+The rows of process $r$ contain the targets $T_r$, and it minimizes
 
 $$
 L_r = \frac{W}{N} \sum_{n \in T_r} \ell_n ,
@@ -68,7 +68,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
-_DROPOUT_STREAM = 2  # tells process seeds apart from nlpmlp.data's streams 0 and 1
+_DROPOUT_STREAM = 2  # keeps process seeds distinct from nlpmlp.data's streams 0, 1
 
 
 @dataclass(frozen=True)

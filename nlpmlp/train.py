@@ -16,12 +16,13 @@ checkpoint stores for every process. So a resumed run reaches the same
 weights as an uninterrupted one, bit for bit on the same machine, thread
 count and number of processes.
 
-Several processes started by ``torchrun`` (``nlpmlp.distributed``) hold
-the same model, each keeps its rows of every batch, and their gradients are
-averaged; the loss they log is that of the whole batch. A NaN or infinite
-loss stops training with ``TrainingDiverged`` before that step changes the
-weights. Ctrl-C (SIGINT) stops it after the current step, with a
-checkpoint, by ``TrainingInterrupted``.
+Several processes started by ``torchrun`` (``nlpmlp.distributed``) train
+copies of one model. Each keeps its rows of every batch, the processes
+average their gradients, and the loss they log is that of the whole batch.
+
+A NaN or infinite loss stops training with ``TrainingDiverged`` before that
+step changes the weights. Ctrl-C (SIGINT) stops it after the current step,
+with a checkpoint, by ``TrainingInterrupted``.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ logger = logging.getLogger(__name__)
 
 _STATE_FORMAT = 1  # version of the trainer-state layout
 _STATE_KEYS = ("step", "optimizer", "rng", "tokens_seen", "train_seconds")
-# torchrun forwards a terminal's Ctrl-C to its workers, which then receive
-# SIGINT twice within milliseconds; only a second Ctrl-C this many seconds
+# torchrun forwards a terminal's Ctrl-C to its workers, so they receive
+# SIGINT twice within milliseconds. Only a second Ctrl-C this many seconds
 # after the first stops training at once, without a checkpoint.
 _FORCE_STOP_SECONDS = 1.0
 
@@ -322,8 +323,8 @@ class Trainer:
     def _synchronize(self, loss: torch.Tensor) -> float:
         """Sum the losses and stop requests of all processes; return the batch loss.
 
-        Every process then sees the same loss and the same requests, so all
-        of them stop at the same step.
+        Every process gets the same loss and the same requests, so all of
+        them stop at the same step.
         """
         requests = [float(self._interrupt_time > 0), float(self._time_is_up())]
         values = torch.tensor([0.0, *requests], dtype=torch.float64, device=loss.device)

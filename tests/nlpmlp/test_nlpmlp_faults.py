@@ -288,8 +288,8 @@ def _pickle_protocol(protocol: int) -> Callable[[dict, Path], None]:
     return dump
 
 
-# torch.load reads a bare pickle of protocol 2 (its legacy format) as far as
-# the first object it rejects; it stops at protocol 4's first opcode.
+# torch.load reads a bare pickle of protocol 2, its legacy format, up to the
+# first object it rejects. It stops at the first opcode of protocol 4.
 @pytest.mark.parametrize(
     ("write", "message"),
     [
