@@ -15,9 +15,11 @@ There are two deliberate differences. First, degenerate input raises
 ``ValueError`` where SciPy returns NaN or a wrong number. Such input is a zero
 vector for cosine, a constant vector for correlation, a singular covariance,
 ``p < 1``, NaN or infinity, empty or mismatched shapes, negative weights, or
-weights that are all zero. Second, Minkowski, Euclidean and cosine rescale the vectors
-first, so squares do not overflow or underflow. A distance larger than the largest
-float of the dtype is inf, as in ``cdist``.
+weights that are all zero. Second, Minkowski, Euclidean and cosine rescale the
+vectors first, so squares do not overflow or underflow. A distance larger than the
+largest float of the dtype is inf, as in ``cdist``. ``mahalanobis`` and
+``pairwise`` compute float16 and bfloat16 input in float32 and round the result
+back.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ def _as_like(value: Any, name: str, like: Array, xp: Any) -> Array:
     value = as_float_array(value, name)
     namespace(like, value)
     return xp.astype(value, like.dtype, copy=False)
+
+
+def _at_least_float32(a: Array, xp: Any) -> Array:
+    """Return a float16 or bfloat16 array in float32, and other arrays as they are.
+
+    NumPy and torch on CPU have no linear algebra in half precision, and the
+    squares of the Gram formula overflow float16 beyond 256, so those
+    computations run in float32 and their results are rounded back.
+    """
+    if xp.finfo(a.dtype).bits >= 32:
+        return a
+    return xp.astype(a, xp.float32)
 
 
 def _check_finite_nonempty(a: Array, name: str, xp: Any) -> None:
@@ -448,6 +462,8 @@ def mahalanobis(
     1.0
     """
     xp, x, y = _vectors(x, y)
+    dtype = x.dtype
+    x, y = _at_least_float32(x, xp), _at_least_float32(y, xp)
     n = x.shape[0]
     if (cov is None) == (inv_cov is None):
         got = "neither" if cov is None else "both"
@@ -458,7 +474,7 @@ def mahalanobis(
     else:
         M = _cholesky(inv_cov, "inv_cov", n, x, xp)
         z = (x - y) @ M
-    return _result(_p_norm(xp.abs(z), 2.0, xp))
+    return _result(xp.astype(_p_norm(xp.abs(z), 2.0, xp), dtype, copy=False))
 
 
 def cosine_similarity(x: Array, y: Array, w: Array | None = None) -> Array:
@@ -1010,6 +1026,9 @@ def pairwise(
             f"metric must be one of {', '.join(METRICS)} or a callable, got {metric!r}"
         )
     implementation, accepted = _PAIRWISE[metric]
+    dtype, same = X_checked.dtype, Y_checked is X_checked
+    X_checked = _at_least_float32(X_checked, xp)
+    Y_checked = X_checked if same else _at_least_float32(Y_checked, xp)
     unexpected = sorted(set(params) - set(accepted))
     if unexpected:
         raise TypeError(
@@ -1025,4 +1044,5 @@ def pairwise(
         # distances as they are, so the estimate from scaled rows cannot overflow.
         X_checked, Y_checked, _ = _scaled_rows(X_checked, Y_checked, xp)
         params["cov"] = _estimated_cov(X_checked, None if Y is None else Y_checked, xp)
-    return implementation(X_checked, Y_checked, xp, **params)
+    D = implementation(X_checked, Y_checked, xp, **params)
+    return xp.astype(D, dtype, copy=False)

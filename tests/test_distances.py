@@ -732,3 +732,37 @@ def test_pairwise_float32_large_values_match_cdist():
     assert D.dtype == torch.float32
     expected = cdist(X32.double().numpy(), Y32.double().numpy())
     np.testing.assert_allclose(D.numpy(), expected, 1e-5)
+
+
+HALF_PRECISION = {
+    "numpy-float16": (lambda a: np.asarray(a, dtype=np.float16), 2e-3),
+    "torch-float16": (lambda a: torch.tensor(a, dtype=torch.float16), 2e-3),
+    "torch-bfloat16": (lambda a: torch.tensor(a, dtype=torch.bfloat16), 2e-2),
+}
+
+
+def as_float64(a):
+    """Convert to a NumPy float64 array; NumPy has no bfloat16."""
+    return to_numpy(a.float() if isinstance(a, torch.Tensor) else a).astype(np.float64)
+
+
+@pytest.mark.parametrize("name", HALF_PRECISION)
+def test_half_precision_gram_metrics_match_cdist(name):
+    # Rows of about 30 in 40 features have squared norms beyond float16's
+    # largest value, 65504, and linear algebra has no float16 kernels on CPU.
+    to_half, rtol = HALF_PRECISION[name]
+    X, Y = (to_half(30 * A) for A in random_rows(18, (50, 40), (20, 40)))
+    X64, Y64 = (as_float64(A) for A in (X, Y))
+    S = spd_matrix(40, 19)
+    x, y, cov = to_half(X64[0]), to_half(Y64[0]), to_half(S)
+
+    for metric in ("euclidean", "mahalanobis"):
+        D = pairwise(X, Y, metric)
+        assert D.dtype == X.dtype
+        expected = cdist(X64, Y64, metric)
+        np.testing.assert_allclose(as_float64(D), expected, rtol)
+    d = mahalanobis(x, y, cov=cov)
+    assert d.dtype == x.dtype
+    S64 = as_float64(cov)
+    expected = sd.mahalanobis(X64[0], Y64[0], np.linalg.inv(S64))
+    np.testing.assert_allclose(float(d), expected, rtol)
