@@ -22,7 +22,10 @@ from nlpmlp.distributed import (
     loss_weight,
 )
 from nlpmlp.errors import ConfigError
+from nlpmlp.evaluate import evaluate
 from nlpmlp.model import Encoder, ModelConfig
+from nlpmlp.tokenizer import train_tokenizer
+from nlpmlp.train import _CpuBatches
 
 # Relative tolerance between the losses of one and two processes. The two
 # differ only in the order of float32 sums (each process's loss and DDP's
@@ -179,3 +182,21 @@ def test_two_processes_match_one(
         assert two_losses[step] == pytest.approx(loss, rel=LOSS_RTOL), step
     assert second.stdout.count("run: ") == 1, "only rank 0 prints"
     assert "steps: 6 of 6 (finished)" in second.stdout
+
+
+def test_cpu_batch_wrapper_evaluates_alike(sentences: str) -> None:
+    # The wrapper moves evaluation batches to a GPU model; on the CPU it must
+    # change nothing, which checks the interface evaluate() relies on.
+    tokenizer = train_tokenizer(sentences, "char", 300)
+    config = ModelConfig(
+        vocab_size=tokenizer.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16
+    )
+    torch.manual_seed(0)
+    model = Encoder(config)
+    tokens = torch.tensor(tokenizer.encode(sentences[:3000]), dtype=torch.long)
+
+    direct = evaluate(model, tokens, tokenizer, batch_size=8, seed=0)
+    wrapped = evaluate(_CpuBatches(model), tokens, tokenizer, batch_size=8, seed=0)
+
+    assert wrapped == direct
+    assert model.training
