@@ -241,6 +241,10 @@ INVALID = [
     (adam, dict(betas=(0.9,)), r"betas must be a pair \(beta1, beta2\), got \(0\.9,\)"),
     (adam, dict(eps=-1e-8), r"eps must be a number >= 0, got -1e-08"),
     (adamw, dict(weight_decay=-0.01), r"weight_decay must be a number >= 0"),
+    (sgd, dict(lr=math.inf), r"lr must be finite, got inf"),
+    (adam, dict(weight_decay=math.inf), r"weight_decay must be finite, got inf"),
+    (adagrad, dict(eps=math.inf), r"eps must be finite, got inf"),
+    (sgd, dict(momentum=0.9, dampening=math.nan), r"dampening must be finite, got nan"),
 ]
 
 
@@ -250,9 +254,13 @@ def test_invalid_hyperparameter_raises(rule, kwargs, message):
         rule(np.zeros(2), np.ones(2), **kwargs)
 
 
-def test_non_number_hyperparameter_raises_type_error():
-    with pytest.raises(TypeError, match="lr must be a real number, got str"):
-        sgd(np.zeros(2), np.ones(2), lr="0.1")
+@pytest.mark.parametrize(
+    "lr", ["0.1", torch.tensor(0.1), np.array([0.1])], ids=["str", "tensor", "array"]
+)
+def test_non_number_hyperparameter_raises_type_error(lr):
+    name = type(lr).__name__
+    with pytest.raises(TypeError, match=f"lr must be a real number, got {name}"):
+        sgd(np.zeros(2), np.ones(2), lr=lr)
 
 
 def test_grad_of_other_shape_raises():

@@ -386,6 +386,18 @@ def test_nan_learning_rate_raises():
         ours.SGD(make_params(), lr=float("nan"))
 
 
+def test_infinite_learning_rate_raises():
+    with pytest.raises(ValueError, match="lr must be finite, got inf"):
+        ours.Adam(make_params(), lr=float("inf"))
+
+
+def test_tensor_learning_rate_raises():
+    # torch.optim accepts a tensor lr for its capturable and fused paths, which
+    # these optimizers do not have.
+    with pytest.raises(TypeError, match="lr must be a real number, got Tensor"):
+        ours.Adam(make_params(), lr=torch.tensor(0.01))
+
+
 def test_invalid_parameter_group_raises():
     params = make_params()
     optimizer = ours.Adam(params[:2])

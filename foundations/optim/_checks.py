@@ -1,13 +1,16 @@
 """Input checks shared by the update rules and the torch optimizers.
 
 The hyperparameter rules are torch.optim's (torch 2.13.0): every rate, decay and
-``eps`` is at least 0 and each Adam beta lies in [0, 1). Unlike torch, NaN is
-rejected everywhere, because every comparison with NaN is false.
+``eps`` is at least 0 and each Adam beta lies in [0, 1). Unlike torch, NaN and
+infinity are rejected everywhere, because every comparison with NaN is false and
+an infinite rate or decay turns the parameters into NaN. A hyperparameter must be
+a real number, such as a float or a NumPy scalar, not a tensor.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,19 +18,24 @@ from foundations._array import Array, as_float_array, check_finite, namespace
 
 
 def _as_real(value: Any, name: str) -> float:
-    # float() would also parse strings, which the update rules cannot use.
-    if not isinstance(value, (str, bytes)):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            pass
+    # float() would also convert strings and one-element arrays and tensors. A
+    # tensor would then reach the update rules, which fail on a torch lr with
+    # NumPy parameters and in torch's multi-tensor kernels.
+    if isinstance(value, numbers.Real):
+        return float(value)
     raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
 
 
+def _check_finite(value: Any, name: str) -> None:
+    if not math.isfinite(_as_real(value, name)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+
+
 def check_nonnegative(value: Any, name: str) -> None:
-    """Raise ``ValueError`` unless ``value`` is a number >= 0 (NaN is rejected)."""
+    """Raise ``ValueError`` unless ``value`` is a finite number >= 0."""
     if not _as_real(value, name) >= 0.0:
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    _check_finite(value, name)
 
 
 def check_betas(betas: Any) -> None:
@@ -52,7 +60,7 @@ def check_sgd_hyperparameters(
     check_nonnegative(lr, "lr")
     check_nonnegative(momentum, "momentum")
     check_nonnegative(weight_decay, "weight_decay")
-    _as_real(dampening, "dampening")
+    _check_finite(dampening, "dampening")
     if nesterov and not (momentum > 0 and dampening == 0):
         raise ValueError(
             "nesterov=True requires momentum > 0 and dampening == 0, "
@@ -151,7 +159,13 @@ def check_state_shapes(state: Mapping[str, Any], w: Array) -> None:
 
 
 def check_step(step: Any) -> None:
-    """Raise ``ValueError`` unless ``step`` is a whole number >= 0."""
-    value = _as_real(step, "state.step")
+    """Raise ``ValueError`` unless ``step`` is a whole number >= 0.
+
+    A 0-d array or tensor is accepted, because torch.optim stores the step count
+    as a 0-d tensor.
+    """
+    value = _as_real(
+        step.item() if getattr(step, "ndim", None) == 0 else step, "state.step"
+    )
     if not (value >= 0 and math.isfinite(value) and value == int(value)):
         raise ValueError(f"state.step must be a whole number >= 0, got {step!r}")

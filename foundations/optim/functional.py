@@ -159,9 +159,12 @@ def sgd(
     Raises
     ------
     ValueError
-        For a negative or NaN ``lr``, ``momentum`` or ``weight_decay``,
-        for ``nesterov`` without momentum or with dampening, for shapes that
-        differ, or for non-finite ``param`` or ``grad``.
+        For a negative, infinite or NaN ``lr``, ``momentum`` or
+        ``weight_decay``, a non-finite ``dampening``, ``nesterov`` without
+        momentum or with dampening, shapes that differ, or non-finite
+        ``param`` or ``grad``.
+    TypeError
+        For a hyperparameter that is not a real number, such as a tensor.
 
     Notes
     -----
@@ -265,7 +268,7 @@ def adagrad(
     Raises
     ------
     ValueError
-        For a negative or NaN hyperparameter, shapes that differ, or
+        For a negative, infinite or NaN hyperparameter, shapes that differ, or
         non-finite ``param`` or ``grad``.
 
     Notes
@@ -373,7 +376,7 @@ def rmsprop(
     Raises
     ------
     ValueError
-        For a negative or NaN hyperparameter, shapes that differ, or
+        For a negative, infinite or NaN hyperparameter, shapes that differ, or
         non-finite ``param`` or ``grad``.
 
     Notes
@@ -481,9 +484,11 @@ def adam(
     Raises
     ------
     ValueError
-        For a negative or NaN ``lr``, ``eps`` or ``weight_decay``, a beta
-        outside $[0, 1)$, shapes that differ, or non-finite ``param`` or
-        ``grad``.
+        For a negative, infinite or NaN ``lr``, ``eps`` or ``weight_decay``,
+        a beta outside $[0, 1)$, shapes that differ, or non-finite ``param``
+        or ``grad``.
+    TypeError
+        For a hyperparameter that is not a real number, such as a tensor.
 
     Notes
     -----
