@@ -362,7 +362,7 @@ INVALID = [
     ("AdaGrad", dict(lr_decay=-1.0), r"lr_decay must be a number >= 0, got -1\.0"),
     ("AdaGrad", dict(initial_accumulator_value=-0.1), r"initial_accumulator_value"),
     ("AdaGrad", dict(eps=-1e-10), r"eps must be a number >= 0, got -1e-10"),
-    ("RMSProp", dict(alpha=-0.5), r"alpha must be a number >= 0, got -0\.5"),
+    ("RMSProp", dict(alpha=-0.5), r"alpha must be in \[0, 1\), got -0\.5"),
     ("RMSProp", dict(weight_decay=-0.5), r"weight_decay must be a number >= 0"),
     ("Adam", dict(betas=(0.9, 1.0)), r"betas\[1\] must be in \[0, 1\), got 1\.0"),
     ("Adam", dict(betas=(-0.1, 0.9)), r"betas\[0\] must be in \[0, 1\), got -0\.1"),
@@ -384,6 +384,17 @@ def test_invalid_hyperparameter_raises_like_torch(name, kwargs, message):
 def test_nan_learning_rate_raises():
     with pytest.raises(ValueError, match="lr must be a number >= 0, got nan"):
         ours.SGD(make_params(), lr=float("nan"))
+
+
+def test_rmsprop_alpha_above_one_raises():
+    # torch accepts it, but v_1 = (1 - alpha) g^2 is then negative and its
+    # square root NaN.
+    reference = make_params()
+    mlp_loss(reference).backward()
+    torch.optim.RMSprop(reference, alpha=1.5).step()
+    assert torch.isnan(reference[0]).all()
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\), got 1\.5"):
+        ours.RMSProp(make_params(), alpha=1.5)
 
 
 def test_infinite_learning_rate_raises():

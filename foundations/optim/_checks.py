@@ -94,13 +94,19 @@ def check_rmsprop_hyperparameters(
     momentum: float,
     **_: Any,
 ) -> None:
-    """Raise ``ValueError`` for hyperparameters that ``torch.optim.RMSprop`` rejects.
+    r"""Raise ``ValueError`` for invalid ``torch.optim.RMSprop`` hyperparameters.
 
-    torch accepts ``alpha > 1`` (the average then grows without bound), so this
-    check accepts it too.
+    Unlike torch, ``alpha`` must be below 1. The running mean is
+    $v_t = \alpha v_{t-1} + (1 - \alpha) g_t^2$ with $v_0 = 0$, so ``alpha = 1``
+    keeps $v$ at 0 and every step is $\eta g / \epsilon$, and ``alpha > 1``
+    makes $v_1$ negative, so torch's first step is NaN.
     """
     check_nonnegative(lr, "lr")
-    check_nonnegative(alpha, "alpha")
+    if not 0.0 <= _as_real(alpha, "alpha") < 1.0:
+        raise ValueError(
+            f"alpha must be in [0, 1), got {alpha!r}: the running mean of g^2 "
+            "stays at 0 for alpha = 1 and turns negative for alpha > 1"
+        )
     check_nonnegative(eps, "eps")
     check_nonnegative(weight_decay, "weight_decay")
     check_nonnegative(momentum, "momentum")

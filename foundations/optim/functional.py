@@ -352,7 +352,7 @@ def rmsprop(
     lr : float, default 1e-2
         Learning rate $\eta \ge 0$.
     alpha : float, default 0.99
-        Smoothing constant $\alpha \ge 0$ of the running means.
+        Smoothing constant $\alpha \in [0, 1)$ of the running means.
     eps : float, default 1e-8
         $\epsilon \ge 0$, added outside the square root.
     weight_decay : float, default 0
