@@ -63,6 +63,7 @@ __all__ = [
     "promoted_tokens",
     "scan_activations",
     "select_neurons",
+    "token_text",
 ]
 
 NEIGHBOR_METRICS = ("cosine", "euclidean", "cityblock", "correlation")
@@ -334,7 +335,7 @@ def promoted_tokens(
     logits[: tokenizer.n_special] = -math.inf  # text tokens only
     top = logits.topk(min(k, tokenizer.vocab_size - tokenizer.n_special))
     return [
-        PromotedToken(tokenizer.token(int(token_id)), float(logit))
+        PromotedToken(token_text(tokenizer, int(token_id)), float(logit))
         for logit, token_id in zip(top.values, top.indices, strict=True)
     ]
 
@@ -404,6 +405,40 @@ def _context_text(
     return f"{before}{TRIGGER_OPEN}{trigger}{TRIGGER_CLOSE}{after}"
 
 
+def _byte_level_table() -> dict[str, int]:
+    """Return the character that byte-level BPE writes for each byte, mapped back.
+
+    Bytes of visible Latin-1 characters stand for themselves, and the 68
+    others (controls, space, soft hyphen) take the characters from U+0100
+    on, in byte order. This is the alphabet of GPT-2's byte-level BPE, which
+    ``tokenizers.pre_tokenizers.ByteLevel`` uses.
+    """
+    visible = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    table = {chr(byte): byte for byte in visible}
+    others = [byte for byte in range(256) if byte not in visible]
+    table.update({chr(0x100 + n): byte for n, byte in enumerate(others)})
+    return table
+
+
+_BYTE_LEVEL_TABLE = _byte_level_table()
+
+
+def token_text(tokenizer: TextTokenizer, token_id: int) -> str:
+    r"""Return the text of one token, partial UTF-8 characters written as ``\xNN``.
+
+    A byte-level BPE token can hold part of a multi-byte character, the
+    first byte of "é" say. Decoded alone it becomes U+FFFD, so several such
+    tokens would all print as "�". This writes their bytes instead, as
+    ``bytes.decode(errors="backslashreplace")`` does.
+    """
+    text = tokenizer.token(token_id)
+    if tokenizer.kind != "bpe" or "\ufffd" not in text:
+        return text
+    piece = tokenizer.backend.id_to_token(token_id)
+    data = bytes(_BYTE_LEVEL_TABLE[character] for character in piece)
+    return data.decode("utf-8", errors="backslashreplace")
+
+
 def find_token_id(tokenizer: TextTokenizer, token: str) -> int:
     """Return the id of the text token that decodes to exactly ``token``.
 
@@ -415,14 +450,14 @@ def find_token_id(tokenizer: TextTokenizer, token: str) -> int:
     """
     texts = {}
     for token_id in range(tokenizer.n_special, tokenizer.vocab_size):
-        texts.setdefault(tokenizer.token(token_id), token_id)
+        texts.setdefault(token_text(tokenizer, token_id), token_id)
     if token in texts:
         return texts[token]
     close = difflib.get_close_matches(token, list(texts), n=5, cutoff=0.6)
     hint = (
         f"close tokens: {', '.join(map(repr, close))}" if close else "no close tokens"
     )
-    pieces = [tokenizer.token(i) for i in tokenizer.encode(token)]
+    pieces = [token_text(tokenizer, i) for i in tokenizer.encode(token)]
     if len(pieces) > 1:
         hint += f"; it splits into {', '.join(map(repr, pieces))}"
     raise DataError(f"token {token!r} is not in the vocabulary ({hint})")
@@ -471,6 +506,6 @@ def nearest_tokens(
     distances[query] = math.inf  # the token itself is not its own neighbour
     order = torch.argsort(distances, stable=True)[: min(k, embeddings.shape[0] - 1)]
     return [
-        Neighbor(tokenizer.token(int(index) + first), float(distances[index]))
+        Neighbor(token_text(tokenizer, int(index) + first), float(distances[index]))
         for index in order
     ]

@@ -14,6 +14,7 @@ import csv
 import json
 import logging
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -25,9 +26,11 @@ import torch.nn.functional as F
 from scipy.spatial.distance import cdist
 from tokenizers import Tokenizer
 
+from nlpmlp.analysis import token_text
 from nlpmlp.cli import main
 from nlpmlp.corpus import load_corpus
 from nlpmlp.generate import load_run
+from nlpmlp.tokenizer import train_tokenizer
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VARIANTS = ("none", "gelu-1x", "geglu-2.67x")
@@ -237,6 +240,17 @@ def _vocabulary(run_dir: Path) -> tuple[list[str], np.ndarray]:
     return texts[2:], weights["tok_emb.weight"][2:].astype(np.float64)
 
 
+def _same_token(printed: str, decoded: str) -> bool:
+    """Compare a printed token with ``tokenizers``' decoding of it.
+
+    Decoded alone, a token with part of a UTF-8 character contains U+FFFD,
+    where the command prints the bytes as \\xNN.
+    """
+    if "\ufffd" in decoded:
+        return "\\x" in printed
+    return printed == decoded
+
+
 def _printed_neighbors(stdout: str) -> list[tuple[float, str]]:
     rows = []
     for line in stdout.splitlines()[1:]:
@@ -258,7 +272,9 @@ def test_neighbors_match_numpy_cosine(nlpmlp, mlm_run) -> None:
     distance[query] = np.inf
     order = np.argsort(distance, kind="stable")[:6]
     printed = _printed_neighbors(result.stdout)
-    assert [token for _, token in printed] == [texts[i] for i in order]
+    assert len(printed) == 6
+    for (_, token), index in zip(printed, order, strict=True):
+        assert _same_token(token, texts[index]), (token, texts[index])
     np.testing.assert_allclose([d for d, _ in printed], distance[order], atol=2e-6)
 
 
@@ -274,8 +290,32 @@ def test_neighbors_match_scipy(run_main, mlm_run, metric: str) -> None:
     distance[query] = np.inf
     order = np.argsort(distance, kind="stable")[:4]
     printed = _printed_neighbors(result.stdout)
-    assert [token for _, token in printed] == [texts[i] for i in order]
+    assert len(printed) == 4
+    for (_, token), index in zip(printed, order, strict=True):
+        assert _same_token(token, texts[index]), (token, texts[index])
     np.testing.assert_allclose([d for d, _ in printed], distance[order], rtol=1e-5)
+
+
+def _shown_bytes(shown: str) -> bytes:
+    """Return the bytes of a token as ``token_text`` shows it."""
+    parts = re.split(r"(\\x[0-9a-f]{2})", shown)
+    return b"".join(
+        bytes([int(part[2:], 16)]) if part.startswith("\\x") else part.encode()
+        for part in parts
+    )
+
+
+def test_token_text_shows_partial_bytes() -> None:
+    text = "naïve café – “quoted” 😀 Ünïcödé 温度 end\n" * 3
+    tokenizer = train_tokenizer(text, "bpe", 262)
+    ids = tokenizer.encode(text)
+    shown = [token_text(tokenizer, token_id) for token_id in ids]
+    assert b"".join(map(_shown_bytes, shown)) == text.encode("utf-8")
+    assert any("\\x" in token for token in shown)
+    assert not any("\ufffd" in token for token in shown)
+    for token_id, token in zip(ids, shown, strict=True):
+        if "\\x" not in token:
+            assert token == tokenizer.token(token_id)
 
 
 def test_plot_writes_png(nlpmlp, mlm_run, causal_run, tmp_path: Path) -> None:
