@@ -67,16 +67,25 @@ def train(args: argparse.Namespace) -> int:
                 result = trainer.train()
         except TrainingInterrupted as interrupt:
             if distributed.is_main:
-                print(
-                    f"nlpmlp: interrupted at step {interrupt.step}; checkpoint saved "
-                    f"in {interrupt.run_dir}; continue with: nlpmlp train --resume "
-                    f"--out {interrupt.run_dir}",
-                    file=sys.stderr,
-                )
+                _print_interrupted(interrupt, distributed)
             return EXIT_INTERRUPTED
     if distributed.is_main:
         _print_training(trainer, result)
     return 0
+
+
+def _print_interrupted(
+    interrupt: TrainingInterrupted, distributed: DistributedContext
+) -> None:
+    program = "nlpmlp"
+    if distributed.is_distributed:
+        program = f"torchrun --nproc_per_node={distributed.world_size} -m nlpmlp"
+    print(
+        f"nlpmlp: interrupted at step {interrupt.step}; checkpoint saved in "
+        f"{interrupt.run_dir}; continue with: {program} train --resume --out "
+        f"{interrupt.run_dir}",
+        file=sys.stderr,
+    )
 
 
 def _open_run(args: argparse.Namespace, distributed: DistributedContext) -> Trainer:

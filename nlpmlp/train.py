@@ -538,8 +538,9 @@ class Trainer:
         by_rank = state.get("rng_by_rank") or [{"cpu": state["rng"]}]
         rank = self.distributed.rank
         if rank >= len(by_rank):
-            # A resumed run with more processes than the checkpoint's: the new
-            # ones draw dropout masks from a fresh seed.
+            # The checkpoint has no state for this rank: a new distributed run
+            # starts from the step-0 checkpoint of one process, or a resumed
+            # run has more processes than before. The rank seeds its own.
             torch.manual_seed(process_seed(self.config.seed, self.step, rank))
             return
         torch.set_rng_state(by_rank[rank]["cpu"])
