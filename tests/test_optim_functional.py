@@ -291,3 +291,16 @@ def test_docstring_examples_run():
     results = doctest.testmod(functional)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def test_centered_rmsprop_numpy_float32_stays_finite():
+    # Gradients 1 + 1e-4 noise leave v - g_bar^2 near 1e-9, which rounds below
+    # 0 for some entries in float32; without clipping the step is NaN.
+    rng = np.random.default_rng(0)
+    w, state = np.zeros(1000, dtype=np.float32), None
+    for _ in range(300):
+        g = (1 + 1e-4 * rng.standard_normal(1000)).astype(np.float32)
+        w, state = rmsprop(w, g, state, lr=1e-6, alpha=0.9, centered=True)
+
+    assert w.dtype == np.float32
+    assert np.isfinite(w).all()

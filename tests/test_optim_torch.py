@@ -438,3 +438,31 @@ def test_docstring_examples_run():
     results = doctest.testmod(ours)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def steady_gradients(steps: int = 300) -> list[torch.Tensor]:
+    """Return gradients 1 + 1e-4 noise, whose variance is tiny next to g^2."""
+    generator = torch.Generator().manual_seed(0)
+    return [1 + 1e-4 * torch.randn(1000, generator=generator) for _ in range(steps)]
+
+
+def run_centered_rmsprop(optimizer_class, **kwargs) -> torch.Tensor:
+    p = torch.zeros(1000, requires_grad=True)
+    optimizer = optimizer_class([p], lr=1e-6, alpha=0.9, centered=True, **kwargs)
+    for g in steady_gradients():
+        p.grad = g
+        optimizer.step()
+    return p.detach()
+
+
+@functools.cache
+def centered_rmsprop_reference() -> torch.Tensor:
+    return run_centered_rmsprop(torch.optim.RMSprop)
+
+
+@pytest.mark.parametrize("foreach", [False, True], ids=["single", "foreach"])
+def test_centered_rmsprop_stays_finite_on_steady_gradients(foreach):
+    # v - g_bar^2 is about 1e-9 there and rounds below 0 in float32 for some
+    # entries, so torch.optim.RMSprop takes the square root of a negative number.
+    assert torch.isnan(centered_rmsprop_reference()).any()
+    assert torch.isfinite(run_centered_rmsprop(ours.RMSProp, foreach=foreach)).all()

@@ -161,6 +161,8 @@ def rmsprop(
         denominators = torch._foreach_addcmul(
             square_avgs, grad_avgs, grad_avgs, value=-1.0
         )
+        # As in functional._rmsprop_update: a variance rounded below 0 is 0.
+        torch._foreach_clamp_min_(denominators, 0.0)
         torch._foreach_sqrt_(denominators)
     else:
         denominators = torch._foreach_sqrt(square_avgs)

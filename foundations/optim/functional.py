@@ -381,6 +381,11 @@ def rmsprop(
 
     Notes
     -----
+    When centered, $v_t - \bar g_t^2$ is clipped at 0 before the square root.
+    It is never negative in exact arithmetic, but rounding can make it so when
+    the gradient barely varies, and torch.optim then returns NaN. Elsewhere
+    the results equal torch's.
+
     Keras 3 ``keras.optimizers.RMSprop`` differs: its smoothing constant is
     ``rho=0.9`` (torch: ``alpha=0.99``); it adds $\epsilon$ inside the square
     root, $\sqrt{v_t + \epsilon}$ or $\sqrt{v_t - \bar g_t^2 + \epsilon}$,
@@ -752,7 +757,10 @@ def _rmsprop_update(
         if previous is None:
             previous = xp.zeros_like(w)
         g_bar = _lerp(previous, g, 1 - alpha)
-        d = xp.sqrt(_addcmul(v, g_bar, g_bar, -1.0)) + eps
+        # v - g_bar^2 >= 0 in exact arithmetic but can round below 0 when the
+        # gradient barely varies; torch.optim then takes the root of a negative
+        # number and returns NaN. Clipping changes nothing where torch is finite.
+        d = xp.sqrt(xp.clip(_addcmul(v, g_bar, g_bar, -1.0), min=0.0)) + eps
     else:
         d = xp.sqrt(v) + eps
 
