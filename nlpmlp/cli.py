@@ -179,8 +179,9 @@ def _add_study_commands(subparsers: Any) -> None:
         help="train the same model with other feed-forward widths and activations",
         description="Train one configuration for the same number of steps with "
         "each feed-forward variant and seed, and write a table (CSV, Markdown) "
-        "and a plot. Finished runs of an earlier call with the same --out and "
-        "settings are reused.",
+        "and a plot. --time-budget defaults to 0 (none) here, so that every run "
+        "takes the same steps. Finished runs of an earlier call with the same "
+        "--out and settings are reused.",
     )
     ablate.set_defaults(command=study.ablate)
     ablate.add_argument(
