@@ -304,3 +304,38 @@ def test_centered_rmsprop_numpy_float32_stays_finite():
 
     assert w.dtype == np.float32
     assert np.isfinite(w).all()
+
+
+# (rule, param, grad, eps, message): the first gradient entry is 0, or its
+# square times 1 - beta2 underflows float16, so its denominator is 0.
+ZERO_DENOMINATOR = [
+    (adam, np.ones(2), np.array([0.0, 1.0]), 0.0, r"eps=0\.0 leaves the denominator"),
+    (
+        adagrad,
+        np.ones(2),
+        np.array([0.0, 1.0]),
+        0.0,
+        r"eps=0\.0 leaves the denominator",
+    ),
+    (
+        rmsprop,
+        np.ones(2),
+        np.array([0.0, 1.0]),
+        0.0,
+        r"eps=0\.0 leaves the denominator",
+    ),
+    (
+        adam,
+        np.ones(2, dtype=np.float16),
+        np.array([1e-3, 1.0], dtype=np.float16),
+        1e-8,
+        r"eps=1e-08 rounds to 0 in float16",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "param", "grad", "eps", "message"), ZERO_DENOMINATOR)
+def test_zero_denominator_raises(rule, param, grad, eps, message):
+    with pytest.raises(ValueError, match=message) as error:
+        rule(param, grad, eps=eps)
+    assert "at 0 for 1 of 2 entries" in str(error.value)

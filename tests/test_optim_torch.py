@@ -466,3 +466,31 @@ def test_centered_rmsprop_stays_finite_on_steady_gradients(foreach):
     # entries, so torch.optim.RMSprop takes the square root of a negative number.
     assert torch.isnan(centered_rmsprop_reference()).any()
     assert torch.isfinite(run_centered_rmsprop(ours.RMSProp, foreach=foreach)).all()
+
+
+# (name, dtype, eps, message): a zero gradient with eps=0, or with float16 a
+# gradient of 1e-3, whose square times 1 - beta2 underflows while 1e-8 rounds
+# to 0, leaves the denominator sqrt(v) + eps at 0.
+ZERO_DENOMINATOR = [
+    ("AdaGrad", torch.float64, 0.0, r"eps=0\.0 leaves the denominator"),
+    ("RMSProp", torch.float64, 0.0, r"eps=0\.0 leaves the denominator"),
+    ("Adam", torch.float64, 0.0, r"eps=0\.0 leaves the denominator"),
+    ("Adam", torch.float16, 1e-8, r"eps=1e-08 rounds to 0 in torch\.float16"),
+]
+
+
+@pytest.mark.parametrize("foreach", [False, True], ids=["single", "foreach"])
+@pytest.mark.parametrize(("name", "dtype", "eps", "message"), ZERO_DENOMINATOR)
+def test_zero_denominator_raises(name, dtype, eps, message, foreach):
+    grad = torch.tensor([0.0 if dtype == torch.float64 else 1e-3, 1.0], dtype=dtype)
+    reference = torch.ones(2, dtype=dtype, requires_grad=True)
+    reference.grad = grad.clone()
+    OPTIMIZERS[name][1]([reference], eps=eps).step()
+    assert not torch.isfinite(reference).all()
+
+    p = torch.ones(2, dtype=dtype, requires_grad=True)
+    p.grad = grad.clone()
+    optimizer = OPTIMIZERS[name][0]([p], eps=eps, foreach=foreach)
+    with pytest.raises(ValueError, match=message) as error:
+        optimizer.step()
+    assert "at 0 for 1 of 2 entries" in str(error.value)

@@ -127,6 +127,47 @@ def check_adam_hyperparameters(
     check_nonnegative(weight_decay, "weight_decay")
 
 
+def _smallest_subnormal(dtype: Any, xp: Any) -> float:
+    finfo = xp.finfo(dtype)
+    return float(finfo.smallest_normal) * float(finfo.eps)
+
+
+def eps_vanishes(eps: float, dtype: Any, xp: Any) -> bool:
+    """Tell whether ``eps`` rounds to 0 in ``dtype``, as 0 and 1e-8 in float16 do."""
+    return eps <= _smallest_subnormal(dtype, xp) / 2
+
+
+def check_denominator(d: Array, eps: float, xp: Any) -> None:
+    r"""Raise ``ValueError`` if the denominator $d = \sqrt{v} + \epsilon$ is 0.
+
+    That happens only where $v = 0$ (the gradient has been 0, or its square
+    underflows) and $\epsilon$ rounds to 0 in the dtype of $d$. torch.optim
+    then divides by zero and returns NaN or infinity. The check returns at once
+    unless ``eps_vanishes``, so it costs nothing in the usual case.
+    """
+    if not eps_vanishes(eps, d.dtype, xp):
+        return
+    zero = d == 0
+    count = int(xp.sum(xp.astype(zero, xp.int64)))
+    if count == 0:
+        return
+    size = math.prod(d.shape)
+    where = f"leaves the denominator sqrt(v) + eps at 0 for {count} of {size} "
+    if eps == 0:
+        raise ValueError(
+            f"eps={eps!r} {where}entries, whose second-moment estimate v is 0 "
+            "(for example, their gradients have been 0), so the step would divide "
+            "by zero; use eps > 0"
+        )
+    raise ValueError(
+        f"eps={eps!r} rounds to 0 in {d.dtype}, which {where}entries, whose "
+        "second-moment estimate v is 0 (their gradients are 0 or their squares "
+        "underflow), so the step would divide by zero; use eps >= "
+        f"{_smallest_subnormal(d.dtype, xp):.2g} "
+        "or float32 parameters"
+    )
+
+
 def check_param_and_grad(param: Array, grad: Array) -> tuple[Array, Array, Any]:
     """Validate one parameter array and its gradient for an update rule.
 

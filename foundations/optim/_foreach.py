@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+import array_api_compat
 import torch
 from torch import Tensor
+
+from foundations.optim._checks import check_denominator, eps_vanishes
 
 # A tensor step count makes torch._foreach_add_ take its fast path on CPU
 # scalars, instead of wrapping the number 1 into a new tensor per element.
 _ONE = torch.tensor(1.0)
+_XP = array_api_compat.array_namespace(_ONE)
 
 
 # On CPU, each _foreach operation loops over all tensors in turn, so one
@@ -65,6 +69,17 @@ def increment_steps(steps: list[Tensor]) -> list[float]:
     else:
         torch._foreach_add_(steps, 1.0)
     return [step.item() for step in steps]
+
+
+def check_denominators(denominators: list[Tensor], eps: float) -> None:
+    """Apply ``check_denominator`` to tensors of one dtype, if ``eps`` vanishes.
+
+    The kernels call it after updating the state and before the step, so when it
+    raises, the parameters are unchanged but the moment estimates have advanced.
+    """
+    if eps_vanishes(eps, denominators[0].dtype, _XP):
+        for d in denominators:
+            check_denominator(d, eps, _XP)
 
 
 def signed_decayed_gradients(
@@ -130,6 +145,7 @@ def adagrad(
     torch._foreach_addcmul_(sums, g, g, value=1.0)
     denominators = torch._foreach_sqrt(sums)
     torch._foreach_add_(denominators, eps)
+    check_denominators(denominators, eps)
     negative_steps = [-lr / (1 + (t_i - 1) * lr_decay) for t_i in t]
     torch._foreach_addcdiv_(params, g, denominators, negative_steps)
 
@@ -167,6 +183,7 @@ def rmsprop(
     else:
         denominators = torch._foreach_sqrt(square_avgs)
     torch._foreach_add_(denominators, eps)
+    check_denominators(denominators, eps)
 
     if momentum > 0:
         torch._foreach_mul_(momentum_buffers, momentum)
@@ -214,5 +231,6 @@ def adam(
     bias_corrections2_sqrt = [(1 - beta2**t_i) ** 0.5 for t_i in t]
     torch._foreach_div_(denominators, bias_corrections2_sqrt)
     torch._foreach_add_(denominators, eps)
+    check_denominators(denominators, eps)
     negative_steps = [-lr / (1 - beta1**t_i) for t_i in t]
     torch._foreach_addcdiv_(params, exp_avgs, denominators, negative_steps)

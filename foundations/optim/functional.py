@@ -35,6 +35,7 @@ from foundations._array import Array, is_torch
 from foundations.optim._checks import (
     check_adagrad_hyperparameters,
     check_adam_hyperparameters,
+    check_denominator,
     check_param_and_grad,
     check_rmsprop_hyperparameters,
     check_sgd_hyperparameters,
@@ -268,8 +269,11 @@ def adagrad(
     Raises
     ------
     ValueError
-        For a negative, infinite or NaN hyperparameter, shapes that differ, or
-        non-finite ``param`` or ``grad``.
+        For a negative, infinite or NaN hyperparameter, shapes that differ,
+        non-finite ``param`` or ``grad``, or a denominator of 0: an entry whose
+        squared gradients sum to 0 while ``eps`` rounds to 0 in the dtype of
+        ``param`` (``eps=0``, or 1e-8 in float16). torch.optim returns NaN
+        there.
 
     Notes
     -----
@@ -376,8 +380,11 @@ def rmsprop(
     Raises
     ------
     ValueError
-        For a negative, infinite or NaN hyperparameter, shapes that differ, or
-        non-finite ``param`` or ``grad``.
+        For a negative, infinite or NaN hyperparameter, shapes that differ,
+        non-finite ``param`` or ``grad``, or a denominator $d_t$ of 0: an entry
+        whose $v_t$ (centered: $v_t - \bar g_t^2$) is 0 while ``eps`` rounds
+        to 0 in the dtype of ``param`` (``eps=0``, or 1e-8 in float16).
+        torch.optim returns NaN or infinity there.
 
     Notes
     -----
@@ -490,8 +497,10 @@ def adam(
     ------
     ValueError
         For a negative, infinite or NaN ``lr``, ``eps`` or ``weight_decay``,
-        a beta outside $[0, 1)$, shapes that differ, or non-finite ``param``
-        or ``grad``.
+        a beta outside $[0, 1)$, shapes that differ, non-finite ``param`` or
+        ``grad``, or a denominator of 0: an entry with $\hat v_t = 0$ while
+        ``eps`` rounds to 0 in the dtype of ``param`` (``eps=0``, or 1e-8 in
+        float16). torch.optim returns NaN or infinity there.
     TypeError
         For a hyperparameter that is not a real number, such as a tensor.
 
@@ -681,9 +690,10 @@ def _signed_decayed_gradient(
     return g
 
 
-# The kernels below take validated arrays and never check, so the torch
-# optimizers can call them once per tensor and step. They follow the
-# pseudocode of the public function of the same name.
+# The kernels below take validated arrays and check only their denominator,
+# which costs nothing unless eps rounds to 0, so the torch optimizers can call
+# them once per tensor and step. They follow the pseudocode of the public
+# function of the same name.
 
 
 def _sgd_update(
@@ -729,7 +739,9 @@ def _adagrad_update(
     g = _signed_decayed_gradient(w, g, weight_decay, maximize)
     eta = lr / (1 + (t - 1) * lr_decay)
     s = _addcmul(state.sum, g, g, 1.0)
-    w = _addcdiv(w, g, xp.sqrt(s) + eps, -eta)
+    d = xp.sqrt(s) + eps
+    check_denominator(d, eps, xp)
+    w = _addcdiv(w, g, d, -eta)
     return w, AdaGradState(t, s)
 
 
@@ -763,6 +775,7 @@ def _rmsprop_update(
         d = xp.sqrt(xp.clip(_addcmul(v, g_bar, g_bar, -1.0), min=0.0)) + eps
     else:
         d = xp.sqrt(v) + eps
+    check_denominator(d, eps, xp)
 
     b = None
     if momentum > 0:
@@ -812,5 +825,6 @@ def _adam_update(
     bias_correction1 = 1 - beta1**t
     bias_correction2_sqrt = (1 - beta2**t) ** 0.5
     d = xp.sqrt(v_max if amsgrad else v) / bias_correction2_sqrt + eps
+    check_denominator(d, eps, xp)
     w = _addcdiv(w, m, d, -lr / bias_correction1)
     return w, AdamState(t, m, v, v_max)

@@ -275,7 +275,9 @@ class AdaGrad(_RuleOptimizer):
     ------
     ValueError
         For invalid hyperparameters, and at ``step`` for a sparse gradient
-        (torch.optim.Adagrad accepts those) or a complex parameter.
+        (torch.optim.Adagrad accepts those), a complex parameter, or a
+        denominator of 0 where torch.optim returns NaN (see
+        :func:`foundations.optim.adagrad`).
 
     Notes
     -----
@@ -351,8 +353,9 @@ class RMSProp(_RuleOptimizer):
     Raises
     ------
     ValueError
-        For invalid hyperparameters, and at ``step`` for a sparse gradient or
-        a complex parameter.
+        For invalid hyperparameters, and at ``step`` for a sparse gradient, a
+        complex parameter, or a denominator of 0 where torch.optim returns NaN
+        (see :func:`foundations.optim.rmsprop`).
     """
 
     _check_hyperparameters = staticmethod(check_rmsprop_hyperparameters)
@@ -446,8 +449,9 @@ class Adam(_RuleOptimizer):
     Raises
     ------
     ValueError
-        For invalid hyperparameters, and at ``step`` for a sparse gradient or
-        a complex parameter.
+        For invalid hyperparameters, and at ``step`` for a sparse gradient, a
+        complex parameter, or a denominator of 0 where torch.optim returns NaN
+        (see :func:`foundations.optim.adam`).
     """
 
     _check_hyperparameters = staticmethod(check_adam_hyperparameters)
@@ -543,8 +547,9 @@ class AdamW(Adam):
     Raises
     ------
     ValueError
-        For invalid hyperparameters, and at ``step`` for a sparse gradient or
-        a complex parameter.
+        For invalid hyperparameters, and at ``step`` for a sparse gradient, a
+        complex parameter, or a denominator of 0 where torch.optim returns NaN
+        (see :func:`foundations.optim.adamw`).
 
     Examples
     --------
