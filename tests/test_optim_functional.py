@@ -339,3 +339,41 @@ def test_zero_denominator_raises(rule, param, grad, eps, message):
     with pytest.raises(ValueError, match=message) as error:
         rule(param, grad, eps=eps)
     assert "at 0 for 1 of 2 entries" in str(error.value)
+
+
+# (rule, state, kwargs, error, message) for states that do not fit the rule.
+STATE_ERRORS = [
+    (adam, SGDState(), {}, TypeError,
+     "state must be an AdamState or None, got SGDState"),
+    (adam, (0, np.zeros(2), np.zeros(2)), {}, TypeError,
+     "state must be an AdamState or None, got tuple"),
+    (adam, AdamState(1, [0.0, 0.0], np.zeros(2)), {}, TypeError,
+     r"state\.exp_avg must be an array like param, got list"),
+    (adam, AdamState(1, torch.zeros(2), torch.zeros(2)), {}, TypeError,
+     "cannot mix NumPy arrays and torch tensors"),
+    (adam, AdamState(1, np.array([math.nan, 0.0]), np.zeros(2)), {}, ValueError,
+     r"state\.exp_avg must contain only finite values, got nan"),
+    (adagrad, AdaGradState(1, np.array([0.0, -1.0])), {}, ValueError,
+     r"state\.sum must be >= 0, got -1\.0 at index 1"),
+    (rmsprop, RMSPropState(1, -np.ones(2)), {}, ValueError,
+     r"state\.square_avg must be >= 0, got -1\.0 at index 0"),
+    (sgd, SGDState(np.array([math.inf, 0.0])), {"momentum": 0.9}, ValueError,
+     r"state\.momentum_buffer must contain only finite values, got inf"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "state", "kwargs", "error", "message"), STATE_ERRORS)
+def test_invalid_state_raises(rule, state, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        rule(np.zeros(2), np.ones(2), state, **kwargs)
+
+
+def test_state_step_from_torch_optim_is_accepted():
+    # torch.optim stores the step as a 0-d float32 tensor.
+    state = AdamState(torch.tensor(3.0), np.zeros(2), np.zeros(2))
+
+    w, new = adam(np.zeros(2), np.ones(2), state, lr=0.1)
+
+    assert new.step == 4
+    assert isinstance(new.step, int)
+    assert isinstance(w, np.ndarray)

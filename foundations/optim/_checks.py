@@ -14,7 +14,12 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
+from array_api_compat import is_array_api_obj
+
 from foundations._array import Array, as_float_array, check_finite, namespace
+
+# State entries that sum or average squared gradients, so are never negative.
+_SECOND_MOMENTS = ("sum", "square_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 def _as_real(value: Any, name: str) -> float:
@@ -194,19 +199,46 @@ def check_param_and_grad(param: Array, grad: Array) -> tuple[Array, Array, Any]:
     return w, xp.astype(g, w.dtype), xp
 
 
-def check_state_shapes(state: Mapping[str, Any], w: Array) -> None:
-    """Raise ``ValueError`` if an array in ``state`` does not match ``w``'s shape."""
+def check_state_arrays(state: Mapping[str, Any], w: Array, xp: Any) -> None:
+    """Validate the arrays of an optimizer state against the parameter ``w``.
+
+    ``None`` entries are skipped. Each other entry must be an array of the
+    namespace and shape of ``w``, finite, and non-negative if it accumulates
+    squared gradients.
+
+    Raises
+    ------
+    TypeError
+        If an entry is not an array, or is a tensor next to a NumPy ``w``.
+    ValueError
+        For another shape, a NaN or infinite entry, or a negative second moment.
+    """
     for key, value in state.items():
-        shape = getattr(value, "shape", None)
-        if shape is not None and tuple(shape) != tuple(w.shape):
+        if value is None:
+            continue
+        name = f"state.{key}"
+        if not is_array_api_obj(value):
+            raise TypeError(
+                f"{name} must be an array like param, got {type(value).__name__}"
+            )
+        namespace(w, value)
+        if tuple(value.shape) != tuple(w.shape):
             raise ValueError(
-                f"state.{key} must have the shape of param {tuple(w.shape)}, "
-                f"got {tuple(shape)}; was the state made for another parameter?"
+                f"{name} must have the shape of param {tuple(w.shape)}, got "
+                f"{tuple(value.shape)}; was the state made for another parameter?"
+            )
+        check_finite(value, name, xp)
+        if key in _SECOND_MOMENTS and bool(xp.any(value < 0)):
+            index = int(xp.argmin(xp.reshape(value, (-1,))))
+            smallest = float(xp.reshape(value, (-1,))[index])
+            raise ValueError(
+                f"{name} must be >= 0, got {smallest} at index {index}: it "
+                "accumulates squared gradients"
             )
 
 
-def check_step(step: Any) -> None:
-    """Raise ``ValueError`` unless ``step`` is a whole number >= 0.
+def check_step(step: Any) -> int:
+    """Return ``step`` as an int; raise ``ValueError`` unless it is a whole number >= 0.
 
     A 0-d array or tensor is accepted, because torch.optim stores the step count
     as a 0-d tensor.
@@ -216,3 +248,4 @@ def check_step(step: Any) -> None:
     )
     if not (value >= 0 and math.isfinite(value) and value == int(value)):
         raise ValueError(f"state.step must be a whole number >= 0, got {step!r}")
+    return int(value)

@@ -8,8 +8,10 @@ of its inputs:
 w, state = adam(w, g, state, lr=1e-3)
 ```
 
-Pass ``state=None`` on the first step. NumPy arrays and torch tensors are both
-accepted; the result has the type, dtype and device of ``param``, and torch
+Pass ``state=None`` on the first step, and the returned state after that. A
+state is checked: its type, and arrays finite and of the namespace and shape of
+``param``, with no negative sums of squares. NumPy arrays and torch tensors are
+both accepted; the result has the type, dtype and device of ``param``, and torch
 autograd flows through the update.
 
 The arithmetic is torch.optim's, checked against the torch 2.13.0 source: the
@@ -39,7 +41,7 @@ from foundations.optim._checks import (
     check_param_and_grad,
     check_rmsprop_hyperparameters,
     check_sgd_hyperparameters,
-    check_state_shapes,
+    check_state_arrays,
     check_step,
 )
 
@@ -200,8 +202,7 @@ def sgd(
     )
     check_sgd_hyperparameters(**hyperparameters)
     w, g, xp = check_param_and_grad(param, grad)
-    state = state if state is not None else SGDState()
-    check_state_shapes(state._asdict(), w)
+    state = SGDState() if state is None else _checked_state(state, SGDState, w, xp)
     return _sgd_update(xp, w, g, state, **hyperparameters)
 
 
@@ -302,7 +303,8 @@ def adagrad(
     w, g, xp = check_param_and_grad(param, grad)
     if state is None:
         state = AdaGradState(0, xp.full_like(w, initial_accumulator_value))
-    _check_stepped_state(state, w)
+    else:
+        state = _checked_state(state, AdaGradState, w, xp)
     return _adagrad_update(xp, w, g, state, **hyperparameters)
 
 
@@ -421,7 +423,8 @@ def rmsprop(
     w, g, xp = check_param_and_grad(param, grad)
     if state is None:
         state = RMSPropState(0, xp.zeros_like(w))
-    _check_stepped_state(state, w)
+    else:
+        state = _checked_state(state, RMSPropState, w, xp)
     return _rmsprop_update(xp, w, g, state, **hyperparameters)
 
 
@@ -538,7 +541,8 @@ def adam(
     w, g, xp = check_param_and_grad(param, grad)
     if state is None:
         state = AdamState(0, xp.zeros_like(w), xp.zeros_like(w))
-    _check_stepped_state(state, w)
+    else:
+        state = _checked_state(state, AdamState, w, xp)
     return _adam_update(xp, w, g, state, **hyperparameters)
 
 
@@ -625,10 +629,18 @@ def adamw(
     )
 
 
-def _check_stepped_state(state: NamedTuple, w: Array) -> None:
+def _checked_state(state: Any, state_type: type, w: Array, xp: Any) -> Any:
+    """Validate a state passed to an update rule; return it with an int step."""
+    if not isinstance(state, state_type):
+        raise TypeError(
+            f"state must be an {state_type.__name__} or None, got "
+            f"{type(state).__name__}"
+        )
     fields = state._asdict()
-    check_step(fields.pop("step"))
-    check_state_shapes(fields, w)
+    if "step" in fields:
+        fields["step"] = check_step(fields["step"])
+    check_state_arrays({k: v for k, v in fields.items() if k != "step"}, w, xp)
+    return state_type(**fields)
 
 
 def _copy(xp: Any, x: Array) -> Array:
