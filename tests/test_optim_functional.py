@@ -377,3 +377,15 @@ def test_state_step_from_torch_optim_is_accepted():
     assert new.step == 4
     assert isinstance(new.step, int)
     assert isinstance(w, np.ndarray)
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_rule_keeps_zero_dimensional_arrays(name):
+    # Arithmetic on 0-d NumPy arrays returns NumPy scalars, not arrays.
+    w, state = RULES[name][0](np.array(1.0), np.array(0.5))
+    w, state = RULES[name][0](w, np.array(0.5), state)
+
+    assert type(w) is np.ndarray
+    assert w.shape == ()
+    for value in state:
+        assert value is None or isinstance(value, int) or type(value) is np.ndarray

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from foundations._array import Array, is_torch
 from foundations.optim._checks import (
     check_adagrad_hyperparameters,
@@ -203,7 +205,7 @@ def sgd(
     check_sgd_hyperparameters(**hyperparameters)
     w, g, xp = check_param_and_grad(param, grad)
     state = SGDState() if state is None else _checked_state(state, SGDState, w, xp)
-    return _sgd_update(xp, w, g, state, **hyperparameters)
+    return _zero_dimensional_arrays(_sgd_update(xp, w, g, state, **hyperparameters))
 
 
 def adagrad(
@@ -305,7 +307,7 @@ def adagrad(
         state = AdaGradState(0, xp.full_like(w, initial_accumulator_value))
     else:
         state = _checked_state(state, AdaGradState, w, xp)
-    return _adagrad_update(xp, w, g, state, **hyperparameters)
+    return _zero_dimensional_arrays(_adagrad_update(xp, w, g, state, **hyperparameters))
 
 
 def rmsprop(
@@ -425,7 +427,7 @@ def rmsprop(
         state = RMSPropState(0, xp.zeros_like(w))
     else:
         state = _checked_state(state, RMSPropState, w, xp)
-    return _rmsprop_update(xp, w, g, state, **hyperparameters)
+    return _zero_dimensional_arrays(_rmsprop_update(xp, w, g, state, **hyperparameters))
 
 
 def adam(
@@ -543,7 +545,7 @@ def adam(
         state = AdamState(0, xp.zeros_like(w), xp.zeros_like(w))
     else:
         state = _checked_state(state, AdamState, w, xp)
-    return _adam_update(xp, w, g, state, **hyperparameters)
+    return _zero_dimensional_arrays(_adam_update(xp, w, g, state, **hyperparameters))
 
 
 def adamw(
@@ -627,6 +629,16 @@ def adamw(
         maximize=maximize,
         decoupled_weight_decay=True,
     )
+
+
+def _zero_dimensional_arrays(result: tuple[Array, Any]) -> tuple[Array, Any]:
+    """Return the NumPy scalars that arithmetic on 0-d arrays gives as 0-d arrays."""
+
+    def as_array(value: Any) -> Any:
+        return np.asarray(value) if isinstance(value, np.generic) else value
+
+    w, state = result
+    return as_array(w), type(state)(*(as_array(value) for value in state))
 
 
 def _checked_state(state: Any, state_type: type, w: Array, xp: Any) -> Any:
