@@ -494,3 +494,15 @@ def test_zero_denominator_raises(name, dtype, eps, message, foreach):
     with pytest.raises(ValueError, match=message) as error:
         optimizer.step()
     assert "at 0 for 1 of 2 entries" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_load_state_dict_with_invalid_hyperparameter_raises(name):
+    params = make_params()
+    state_dict = OPTIMIZERS[name][1](params, lr=0.1).state_dict()
+    state_dict["param_groups"][0]["lr"] = -1.0
+    optimizer = OPTIMIZERS[name][0](params, lr=0.1)
+
+    with pytest.raises(ValueError, match=r"lr must be a number >= 0, got -1\.0"):
+        optimizer.load_state_dict(state_dict)
+    assert optimizer.param_groups[0]["lr"] == 0.1

@@ -78,6 +78,16 @@ class _RuleOptimizer(torch.optim.Optimizer):
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict, ours or torch.optim's, after checking its groups.
+
+        torch.optim loads any hyperparameters, so a state dict edited or saved
+        by another program could bring in a negative ``lr``, for example.
+        """
+        for group in state_dict["param_groups"]:
+            type(self)._check_hyperparameters(**{**self.defaults, **group})
+        super().load_state_dict(state_dict)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a parameter group after checking its hyperparameters."""
         type(self)._check_hyperparameters(**{**self.defaults, **param_group})
