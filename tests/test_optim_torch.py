@@ -506,3 +506,28 @@ def test_load_state_dict_with_invalid_hyperparameter_raises(name):
     with pytest.raises(ValueError, match=r"lr must be a number >= 0, got -1\.0"):
         optimizer.load_state_dict(state_dict)
     assert optimizer.param_groups[0]["lr"] == 0.1
+
+
+def test_adagrad_uses_group_initial_accumulator_value():
+    # torch.optim.Adagrad starts every sum at the constructor's value instead.
+    params, reference = make_params(), make_params()
+    for group_params in (params, reference):
+        mlp_loss(group_params).backward()
+    groups = [
+        {"params": params[:2]},
+        {"params": params[2:], "initial_accumulator_value": 0.5},
+    ]
+    optimizer = ours.AdaGrad(groups)
+    torch_optimizer = torch.optim.Adagrad(
+        [
+            {"params": reference[:2]},
+            {"params": reference[2:], "initial_accumulator_value": 0.5},
+        ]
+    )
+    optimizer.step()
+    torch_optimizer.step()
+
+    squared = params[2].grad ** 2
+    torch.testing.assert_close(optimizer.state[params[2]]["sum"], 0.5 + squared)
+    torch.testing.assert_close(torch_optimizer.state[reference[2]]["sum"], squared)
+    torch.testing.assert_close(optimizer.state[params[0]]["sum"], params[0].grad ** 2)

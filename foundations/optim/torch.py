@@ -293,7 +293,10 @@ class AdaGrad(_RuleOptimizer):
     -----
     The state of a parameter is created at its first step, while
     torch.optim.Adagrad creates it in the constructor. So ``state_dict()``
-    before the first step has no per-parameter state.
+    before the first step has no per-parameter state. The sum starts at the
+    ``initial_accumulator_value`` of the parameter's group, while
+    torch.optim.Adagrad (torch 2.13.0) starts every sum at the constructor's
+    value and ignores a group's own.
     """
 
     _check_hyperparameters = staticmethod(check_adagrad_hyperparameters)
