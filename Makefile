@@ -28,7 +28,7 @@ $(MATHJAX): package.json package-lock.json
 test: $(STAMP) $(MATHJAX)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
