@@ -17,9 +17,12 @@ from hypothesis.extra import numpy as hnp
 from scipy.spatial import distance as sd
 from scipy.spatial.distance import cdist, pdist, squareform
 
-import foundations.distances as distances
 from foundations.distances import (
     METRICS,
+    _blocks,
+    _gram,
+    _pair,
+    _pairwise,
     chebyshev,
     cityblock,
     correlation,
@@ -591,8 +594,8 @@ def test_pairwise_default_y_is_x():
 
 def test_pairwise_small_blocks_match_cdist(monkeypatch):
     # Blocks of a few rows and columns exercise the block boundaries.
-    monkeypatch.setattr(distances, "_BROADCAST_BYTES", 3 * 4 * 8)
-    monkeypatch.setattr(distances, "_GRAM_BLOCK_BYTES", 3 * 8 * 8)
+    monkeypatch.setattr(_blocks, "_BROADCAST_BYTES", 3 * 4 * 8)
+    monkeypatch.setattr(_gram, "_GRAM_BLOCK_BYTES", 3 * 8 * 8)
     X, Y = random_rows(15, (10, 4), (9, 4))
 
     for metric in ("cityblock", "chebyshev", "euclidean"):
@@ -647,8 +650,9 @@ def test_pairwise_unexpected_parameter_raises():
         pairwise([[1.0]], metric="euclidean", p=3)
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(distances)
+@pytest.mark.parametrize("module", [_pair, _pairwise], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module)
     assert result.attempted > 0
     assert result.failed == 0
 
