@@ -109,8 +109,8 @@ def check_rmsprop_hyperparameters(
     check_nonnegative(lr, "lr")
     if not 0.0 <= _as_real(alpha, "alpha") < 1.0:
         raise ValueError(
-            f"alpha must be in [0, 1), got {alpha!r}: the running mean of g^2 "
-            "stays at 0 for alpha = 1 and turns negative for alpha > 1"
+            f"alpha must be in [0, 1), got {alpha!r}, because the running mean of "
+            "g^2 stays at 0 for alpha = 1 and turns negative for alpha > 1"
         )
     check_nonnegative(eps, "eps")
     check_nonnegative(weight_decay, "weight_decay")
@@ -156,20 +156,20 @@ def check_denominator(d: Array, eps: float, xp: Any) -> None:
     count = int(xp.sum(xp.astype(zero, xp.int64)))
     if count == 0:
         return
-    size = math.prod(d.shape)
-    where = f"leaves the denominator sqrt(v) + eps at 0 for {count} of {size} "
+    zero_entries = (
+        f"the denominator sqrt(v) + eps at 0 for {count} of {math.prod(d.shape)} "
+        "entries, whose second-moment estimate v is 0"
+    )
     if eps == 0:
         raise ValueError(
-            f"eps={eps!r} {where}entries, whose second-moment estimate v is 0 "
-            "(for example, their gradients have been 0), so the step would divide "
-            "by zero; use eps > 0"
+            f"eps={eps!r} leaves {zero_entries}, for example because their "
+            "gradients have been 0. The step would divide by zero, so use eps > 0"
         )
     raise ValueError(
-        f"eps={eps!r} rounds to 0 in {d.dtype}, which {where}entries, whose "
-        "second-moment estimate v is 0 (their gradients are 0 or their squares "
-        "underflow), so the step would divide by zero; use eps >= "
-        f"{_smallest_subnormal(d.dtype, xp):.2g} "
-        "or float32 parameters"
+        f"eps={eps!r} rounds to 0 in {d.dtype}, which leaves {zero_entries} "
+        "because their gradients are 0 or their squares underflow. The step would "
+        f"divide by zero, so use eps >= {_smallest_subnormal(d.dtype, xp):.2g} or "
+        "float32 parameters"
     )
 
 
@@ -232,8 +232,8 @@ def check_state_arrays(state: Mapping[str, Any], w: Array, xp: Any) -> None:
             index = int(xp.argmin(xp.reshape(value, (-1,))))
             smallest = float(xp.reshape(value, (-1,))[index])
             raise ValueError(
-                f"{name} must be >= 0, got {smallest} at index {index}: it "
-                "accumulates squared gradients"
+                f"{name} must be >= 0, got {smallest} at index {index}, because "
+                "it accumulates squared gradients"
             )
 
 
