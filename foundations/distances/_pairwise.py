@@ -192,7 +192,8 @@ def pairwise(
 
     Returns
     -------
-    array of shape (m, k), of the namespace and dtype of ``X``.
+    array of shape (m, k), of the namespace of ``X`` and the dtype that ``X``
+    and ``Y`` promote to.
 
     Raises
     ------
