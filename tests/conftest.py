@@ -2,7 +2,7 @@
 
 import torch
 
-# The tests use small tensors, for which a second intra-op thread costs more
-# in synchronisation than it gains; several test modules also run at once
-# under pytest-xdist. Benchmarks choose their own thread counts.
+# The tests use small tensors, so a second intra-op thread costs more in
+# synchronisation than it gains. pytest-xdist also runs two test processes at
+# once. Benchmarks choose their own thread counts.
 torch.set_num_threads(1)

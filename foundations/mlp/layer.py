@@ -100,10 +100,10 @@ def local_gradient(signal: Array, v: Array, y: Array, phi: Activation) -> Array:
 def activate(v: Array, phi: Activation) -> Array:
     r"""Compute the outputs $y_j = \varphi(v_j)$ of a layer.
 
-    On torch tensors the activations that torch implements as one kernel
-    (GELU, ReLU and the two sigmoids) use it, because the element-wise
-    formulas of ``foundations.activations`` take several passes over memory
-    and slow the Transformer's feed-forward layer; the tests compare both.
+    On torch tensors, GELU, ReLU and the two sigmoids use torch's single
+    kernel for the same function. The element-wise formulas of
+    ``foundations.activations`` take several passes over memory and slowed
+    the Transformer's feed-forward layer. The tests compare both forms.
     """
     if is_torch(v):
         import torch
