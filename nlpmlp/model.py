@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nlpmlp.attention import attention
 from nlpmlp.data import IGNORE_INDEX
 from nlpmlp.errors import ConfigError
 from nlpmlp.ffn import FEED_FORWARDS, FFN_ACTIVATIONS, make_feed_forward
@@ -88,6 +89,12 @@ class ModelOutput(NamedTuple):
 class SelfAttention(nn.Module):
     """Multi-head self-attention with one fused query-key-value projection.
 
+    While gradients are recorded and no padding mask is given (every
+    training step), attention runs through ``nlpmlp.attention``, whose
+    backward pass reuses the attention probabilities of the forward pass.
+    Otherwise it runs through torch's ``scaled_dot_product_attention``,
+    whose fused kernel computes a forward pass alone faster.
+
     There is no dropout on the attention probabilities: with it, torch's CPU
     attention leaves its fused kernel for a slower path that spends much of a
     step drawing the dropout mask. The block's dropout on the sublayer output
@@ -103,6 +110,8 @@ class SelfAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool
     ) -> torch.Tensor:
+        if mask is None and torch.is_grad_enabled():
+            return self.proj(attention(self.qkv(x), self.n_head, is_causal))
         batch, time, n_embd = x.shape
         head_dim = n_embd // self.n_head
         qkv = self.qkv(x).view(batch, time, 3, self.n_head, head_dim)

@@ -1,0 +1,127 @@
+r"""Multi-head self-attention whose backward pass is written out by hand.
+
+For one head with queries $Q$, keys $K$ and values $V$ (one row per
+position, $d$ columns) the forward pass is
+
+$$
+S = \frac{Q K^\top}{\sqrt d} + M, \qquad
+P = \operatorname{softmax}_{\text{rows}}(S), \qquad
+Y = P V,
+$$
+
+where the mask $M$ is $-\infty$ above the diagonal for causal attention
+and 0 otherwise. Given $\bar Y = \partial E / \partial Y$, the chain rule
+through the row-wise softmax gives
+
+$$
+\bar V = P^\top \bar Y, \qquad
+\bar P = \bar Y V^\top, \qquad
+\bar S_{ij} = P_{ij} \Big(\bar P_{ij} - \sum_k P_{ik} \bar P_{ik}\Big), \qquad
+\bar Q = \frac{\bar S K}{\sqrt d}, \qquad
+\bar K = \frac{\bar S^\top Q}{\sqrt d}.
+$$
+
+The row sum needs no $T \times T$ product: $\sum_k P_{ik} \bar P_{ik} =
+\sum_k P_{ik}\, \bar y_i \cdot v_k = \bar y_i \cdot y_i$.
+
+``attention`` keeps $P$ from the forward pass, so its backward pass is five
+batched matrix products and two element-wise passes. torch's fused CPU
+kernel keeps only the log-sum-exp of each row and computes $P$ again in its
+backward pass. On the short windows of this project (64 to 128 positions)
+keeping $P$ is the faster choice: ``benchmarks/attention.py`` measures both.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+__all__ = ["attention"]
+
+
+class _AttentionFunction(torch.autograd.Function):
+    """Autograd node of ``attention``, with the rule of the module docstring."""
+
+    @staticmethod
+    def forward(ctx: Any, qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
+        batch, time, width3 = qkv.shape
+        head_dim = width3 // (3 * n_head)
+        # One copy to (3, batch * heads, time, head_dim) puts each head's rows together.
+        heads = qkv.view(batch, time, 3, n_head, head_dim).permute(2, 0, 3, 1, 4)
+        heads = heads.reshape(3, batch * n_head, time, head_dim)
+        q, k, v = heads[0], heads[1], heads[2]
+        scale = 1.0 / math.sqrt(head_dim)
+        scores = torch.baddbmm(
+            _mask(time, causal, qkv), q, k.transpose(1, 2), alpha=scale
+        )
+        p = torch.softmax(scores, dim=-1)
+        y = torch.bmm(p, v)  # (batch * heads, time, head_dim)
+        ctx.save_for_backward(heads, p, y)
+        ctx.scale = scale
+        y = y.view(batch, n_head, time, head_dim).transpose(1, 2)
+        return y.reshape(batch, time, width3 // 3)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        heads, p, y = ctx.saved_tensors
+        q, k, v = heads[0], heads[1], heads[2]
+        batch_heads, time, head_dim = y.shape
+        batch = grad_out.shape[0]
+        n_head = batch_heads // batch
+        grad_y = grad_out.view(batch, time, n_head, head_dim).transpose(1, 2)
+        grad_y = grad_y.reshape(batch_heads, time, head_dim)
+
+        grad = torch.empty_like(heads)  # gradients of q, k and v, stacked
+        torch.bmm(p.transpose(1, 2), grad_y, out=grad[2])
+        grad_s = torch.bmm(grad_y, v.transpose(1, 2))  # the gradient of P
+        row_sums = (grad_y * y).sum(dim=-1, keepdim=True)
+        grad_s.sub_(row_sums).mul_(p).mul_(ctx.scale)  # gradient of S, times scale
+        torch.bmm(grad_s, k, out=grad[0])
+        torch.bmm(grad_s.transpose(1, 2), q, out=grad[1])
+        grad = grad.view(3, batch, n_head, time, head_dim).permute(1, 3, 0, 2, 4)
+        return grad.reshape(batch, time, 3 * n_head * head_dim), None, None
+
+
+def attention(qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
+    r"""Apply multi-head self-attention to fused query-key-value projections.
+
+    Parameters
+    ----------
+    qkv : tensor of shape (batch, time, 3 * n_embd)
+        Queries, keys and values side by side, each split into ``n_head``
+        heads of ``n_embd // n_head`` columns, as a fused projection makes
+        them.
+    n_head : int
+        Number of heads.
+    causal : bool
+        Whether position $i$ attends only to positions $j \le i$.
+
+    Returns
+    -------
+    tensor of shape (batch, time, n_embd)
+        The heads' outputs $Y$, concatenated.
+
+    Raises
+    ------
+    ValueError
+        If the last axis of ``qkv`` is not a multiple of ``3 * n_head``.
+    """
+    if qkv.ndim != 3 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(
+            f"qkv must have shape (batch, time, 3 * n_embd) with n_embd a multiple "
+            f"of n_head={n_head}, got shape {tuple(qkv.shape)}"
+        )
+    return _AttentionFunction.apply(qkv, n_head, causal)
+
+
+def _mask(time: int, causal: bool, like: torch.Tensor) -> torch.Tensor:
+    r"""Return $M$: $-\infty$ above the diagonal if ``causal``, else zeros."""
+    mask = torch.zeros(time, time, dtype=like.dtype, device=like.device)
+    if causal:
+        mask.masked_fill_(
+            torch.ones(time, time, dtype=torch.bool, device=like.device).triu(1),
+            float("-inf"),
+        )
+    return mask
