@@ -28,7 +28,8 @@ The row sum needs no $T \times T$ product: $\sum_k P_{ik} \bar P_{ik} =
 batched matrix products and two element-wise passes. torch's fused CPU
 kernel keeps only the log-sum-exp of each row and computes $P$ again in its
 backward pass. On the short windows of this project (64 to 128 positions)
-keeping $P$ is the faster choice: ``benchmarks/attention.py`` measures both.
+the two take about the same time: ``benchmarks/attention.py`` measured
+ratios of 0.94 to 1.09 alone and 0.97 to 1.03 over a whole training step.
 """
 
 from __future__ import annotations

@@ -91,9 +91,11 @@ class SelfAttention(nn.Module):
 
     While gradients are recorded and no padding mask is given (every
     training step), attention runs through ``nlpmlp.attention``, whose
-    backward pass reuses the attention probabilities of the forward pass.
-    Otherwise it runs through torch's ``scaled_dot_product_attention``,
-    whose fused kernel computes a forward pass alone faster.
+    backward pass is written out from the softmax derivative, as the
+    feed-forward sublayer's is. Otherwise it runs through torch's
+    ``scaled_dot_product_attention``: a forward pass alone needs no saved
+    probabilities, and torch's fused kernel took 0.43 ms against 0.62 ms
+    for one char-baby layer in a single timing.
 
     There is no dropout on the attention probabilities: with it, torch's CPU
     attention leaves its fused kernel for a slower path that spends much of a
