@@ -201,6 +201,9 @@ RESUME_OVERRIDES = ("max_steps", "time_budget", "threads")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Character-level causal LM of nanoGPT's size, on the built-in corpus.
+    # ReLU, because it reached the validation loss of GELU (1.318 against
+    # 1.317 nats/char) and its kernels take a fraction of GELU's time: a
+    # step took about 5 % less time in an interleaved timing of both.
     "char-baby": {
         "objective": "causal",
         "tokenizer": "char",
@@ -211,6 +214,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 12,
         "max_steps": 2000,
         "dropout": 0.0,
+        "activation": "relu",
         "bias": False,
         "lr": 3e-3,
         "min_lr": 3e-4,
