@@ -69,6 +69,8 @@ def train(args: argparse.Namespace) -> int:
             if distributed.is_main:
                 _print_interrupted(interrupt, distributed)
             return EXIT_INTERRUPTED
+        finally:
+            trainer.release_network()
     if distributed.is_main:
         _print_training(trainer, result)
     return 0

@@ -27,6 +27,7 @@ with a checkpoint, by ``TrainingInterrupted``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -179,6 +180,18 @@ class Trainer:
     def is_main(self) -> bool:
         """Whether this process writes the run directory."""
         return self.distributed.is_main
+
+    def release_network(self) -> None:
+        """Drop the DistributedDataParallel wrapper before the group is destroyed.
+
+        The wrapper keeps the process group alive. A group that outlives
+        ``destroy_process_group`` is freed at interpreter exit instead.
+        """
+        # NOTE: one resumed two-process run aborted at exit with "terminate
+        # called without an active exception" while the wrapper was still
+        # alive. Dropping it first is the suspected fix, not a proven one.
+        self.network = self.model
+        gc.collect()
 
     @classmethod
     def start(cls, config: TrainConfig, run_dir: Path) -> Trainer:
