@@ -186,8 +186,17 @@ def main() -> None:
         f"(default: the preset's, {PRESET.get('activation', 'gelu')})",
     )
     args = parser.parse_args()
+    for name in ("rounds", "max_steps", "threads"):
+        value, least = getattr(args, name), 0 if name == "threads" else 1
+        if value < least:
+            parser.error(f"--{name.replace('_', '-')} must be >= {least}, got {value}")
     activations = args.activation or [PRESET.get("activation", "gelu")]
     if args.nanogpt_dir:
+        if not (args.nanogpt_dir / "train.py").is_file():
+            parser.error(
+                f"--nanogpt-dir {args.nanogpt_dir}: no train.py there; "
+                "expected a checkout of nanoGPT"
+            )
         prepare_nanogpt_data(args.nanogpt_dir)
 
     results: dict[str, list[dict[str, float]]] = {}
