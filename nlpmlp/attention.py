@@ -107,7 +107,8 @@ def attention(qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
     Raises
     ------
     ValueError
-        If the last axis of ``qkv`` is not a multiple of ``3 * n_head``.
+        If ``qkv`` does not have 3 axes, or its last axis is not a multiple
+        of ``3 * n_head``.
     """
     if qkv.ndim != 3 or qkv.shape[-1] % (3 * n_head):
         raise ValueError(
