@@ -21,10 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import nlpmlp.model
-from nlpmlp.attention import attention
+from nlpmlp.attention import attention, reference_attention
 from nlpmlp.config import PRESETS, TrainConfig
 from nlpmlp.train import Trainer
 
@@ -34,15 +33,6 @@ CASES = [
     ("char-baby, causal", 12, 64, 128, 4, True),
     ("default, masked LM", 16, 128, 128, 4, False),
 ]
-
-
-def torch_attention(qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
-    """Apply torch's scaled_dot_product_attention to a fused projection."""
-    batch, time, width3 = qkv.shape
-    heads = qkv.view(batch, time, 3, n_head, width3 // (3 * n_head))
-    q, k, v = heads.permute(2, 0, 3, 1, 4)
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    return y.transpose(1, 2).reshape(batch, time, width3 // 3)
 
 
 def time_calls(
@@ -72,7 +62,7 @@ def time_training_steps(repeats: int, steps: int) -> tuple[float, float]:
             for label, trainer in trainers.items():
                 # The model module looks attention up at each call.
                 nlpmlp.model.attention = (
-                    attention if label == "nlpmlp" else torch_attention
+                    attention if label == "nlpmlp" else reference_attention
                 )
                 started = time.perf_counter()
                 for _ in range(steps):
@@ -101,7 +91,7 @@ def main() -> None:
         grad_out = torch.randn(batch, time_, n_embd, generator=generator)
 
         timings: dict[str, list[float]] = {"nlpmlp": [], "torch": []}
-        functions = {"nlpmlp": attention, "torch": torch_attention}
+        functions = {"nlpmlp": attention, "torch": reference_attention}
         for repeat in range(args.repeats + 1):
             for label, function in functions.items():
                 seconds = time_calls(

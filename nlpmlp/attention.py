@@ -38,8 +38,9 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["attention"]
+__all__ = ["attention", "reference_attention"]
 
 
 class _AttentionFunction(torch.autograd.Function):
@@ -116,6 +117,19 @@ def attention(qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
             f"of n_head={n_head}, got shape {tuple(qkv.shape)}"
         )
     return _AttentionFunction.apply(qkv, n_head, causal)
+
+
+def reference_attention(qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
+    """Compute what ``attention`` does with torch's ``scaled_dot_product_attention``.
+
+    Autograd differentiates it through torch's fused kernel; tests and
+    ``benchmarks/attention.py`` compare ``attention`` with it.
+    """
+    batch, time, width3 = qkv.shape
+    heads = qkv.view(batch, time, 3, n_head, width3 // (3 * n_head))
+    q, k, v = heads.permute(2, 0, 3, 1, 4)  # each (batch, heads, time, head_dim)
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    return y.transpose(1, 2).reshape(batch, time, width3 // 3)
 
 
 def _mask(time: int, causal: bool, like: torch.Tensor) -> torch.Tensor:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-from nlpmlp.attention import attention
+from nlpmlp.attention import attention, reference_attention
 from nlpmlp.model import Encoder, ModelConfig
 
 
@@ -14,14 +13,6 @@ def _qkv(batch: int, time: int, n_embd: int, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     shape = (batch, time, 3 * n_embd)
     return torch.randn(shape, generator=generator, dtype=torch.float64)
-
-
-def _torch_attention(qkv: torch.Tensor, n_head: int, causal: bool) -> torch.Tensor:
-    batch, time, width3 = qkv.shape
-    heads = qkv.view(batch, time, 3, n_head, width3 // (3 * n_head))
-    q, k, v = heads.permute(2, 0, 3, 1, 4)
-    y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-    return y.transpose(1, 2).reshape(batch, time, width3 // 3)
 
 
 SHAPES = [(2, 5, 4, 1), (3, 7, 8, 2), (2, 16, 12, 4), (1, 1, 8, 4)]
@@ -39,7 +30,7 @@ def test_matches_torch_forward_and_backward(
         batch, time, n_embd, generator=generator, dtype=torch.float64
     )
     ours = attention(qkv, n_head, causal)
-    theirs = _torch_attention(reference, n_head, causal)
+    theirs = reference_attention(reference, n_head, causal)
     ours.backward(grad_out)
     theirs.backward(grad_out)
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
