@@ -416,7 +416,13 @@ class MetricsLog:
         self.records: list[dict[str, Any]] = []
         if keep_until_step is not None and self.path.exists():
             lines = self.path.read_text(encoding="utf-8").splitlines()
-            records = [json.loads(line) for line in lines if line.strip()]
+            try:
+                records = [json.loads(line) for line in lines if line.strip()]
+            except ValueError as error:
+                raise CheckpointError(
+                    f"{self.path}: corrupted metrics record: {error}; delete or "
+                    "repair the file to resume"
+                ) from error
             self.records = [r for r in records if r.get("step", 0) <= keep_until_step]
 
     def append(self, record: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ __all__ = ["main"]
 logger = logging.getLogger("nlpmlp")
 
 EXIT_USAGE = 2  # exit status of invalid input, as argparse uses
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's status of a Ctrl-C
 RUNS_FOLDER = Path("runs")
 
 
@@ -50,6 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NlpmlpError as error:
         message = " ".join(str(error).split())  # one line, whatever the cause
         print(f"nlpmlp: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        # A second Ctrl-C, or one before training starts: stop at once.
+        print("nlpmlp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (MemoryError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and "allocate" not in str(error):
+            raise
+        print(
+            "nlpmlp: error: out of memory; lower --batch-size, --block-size, "
+            "--n-layer, --n-embd or --ffn-mult",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
 
@@ -162,7 +177,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="sample among the likeliest tokens of total probability P (1: all)",
     )
     generate.add_argument(
-        "--seed", type=_bounded(int, 0), default=0, help="seed of the sampling"
+        "--seed",
+        type=_bounded(int, 0, 2**63 - 1),
+        default=0,
+        help="seed of the sampling",
     )
     _add_threads(generate)
     _add_study_commands(subparsers)

@@ -53,16 +53,21 @@ class TrainConfig:
     )
 
     # Model
-    block_size: int = _setting(128, "context length in tokens", minimum=1)
-    n_layer: int = _setting(4, "number of Transformer blocks", minimum=1)
+    block_size: int = _setting(
+        128, "context length in tokens", minimum=1, maximum=16384
+    )
+    n_layer: int = _setting(4, "number of Transformer blocks", minimum=1, maximum=256)
     n_head: int = _setting(
         4, "attention heads per block (must divide n_embd)", minimum=1
     )
-    n_embd: int = _setting(128, "embedding and residual width", minimum=1)
+    n_embd: int = _setting(
+        128, "embedding and residual width", minimum=1, maximum=16384
+    )
     ffn_mult: float = _setting(
         4.0,
         "feed-forward hidden width in multiples of n_embd (0: no feed-forward)",
         minimum=0.0,
+        maximum=64.0,
     )
     activation: str = _setting(
         "gelu", "feed-forward activation", choices=FFN_ACTIVATIONS
@@ -80,7 +85,7 @@ class TrainConfig:
     bias: bool = _setting(True, "biases in linear layers and LayerNorms")
 
     # Optimization
-    batch_size: int = _setting(16, "windows per step", minimum=1)
+    batch_size: int = _setting(16, "windows per step", minimum=1, maximum=65536)
     max_steps: int = _setting(600, "optimizer steps of the whole run", minimum=1)
     lr: float = _setting(3e-3, "peak learning rate of AdamW", above=0.0)
     min_lr: float = _setting(
@@ -124,12 +129,18 @@ class TrainConfig:
     )
 
     # Runtime
-    seed: int = _setting(1337, "seed of initialization, batches and masks", minimum=0)
+    seed: int = _setting(
+        1337,
+        "seed of initialization, batches and masks",
+        minimum=0,
+        maximum=2**63 - 1,
+    )
     threads: int = _setting(
         0,
         "torch CPU threads (0: one per CPU core); on a machine busy with other "
         "work, 1 can be several times faster",
         minimum=0,
+        maximum=256,
     )
 
     def validate(self) -> None:
@@ -138,6 +149,14 @@ class TrainConfig:
             check_bounds(setting, getattr(self, setting.name))
         if self.min_lr > self.lr:
             raise ConfigError(f"min_lr must be <= lr ({self.lr}), got {self.min_lr}")
+        # Weights of the blocks: attention 4 n_embd^2, feed-forward 2 ffn_mult n_embd^2.
+        weights = self.n_layer * (4 + 2 * self.ffn_mult) * self.n_embd**2
+        if weights > _MAX_BLOCK_WEIGHTS:
+            raise ConfigError(
+                f"the model would have about {weights:.3g} weights in its blocks, "
+                f"more than {_MAX_BLOCK_WEIGHTS:.0e}; lower --n-layer, --n-embd "
+                "or --ffn-mult"
+            )
         self.model_config(vocab_size=1).validate()
 
     def model_config(self, vocab_size: int) -> ModelConfig:
@@ -169,12 +188,17 @@ class TrainConfig:
 def check_bounds(setting: Field, value: Any) -> None:
     """Raise ``ConfigError`` if ``value`` breaks the bounds in the field's metadata.
 
-    The metadata keys are ``minimum`` (inclusive), ``above`` (exclusive lower
-    bound), ``below`` (exclusive upper bound) and ``choices``.
+    The metadata keys are ``minimum`` and ``maximum`` (inclusive), ``above``
+    (exclusive lower bound), ``below`` (exclusive upper bound) and ``choices``.
     """
     bounds = setting.metadata
+    default = setting.default
+    number = isinstance(default, int | float) and not isinstance(default, bool)
+    if number and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ConfigError(f"{setting.name} must be a number, got {value!r}")
     checks = [
         ("minimum", ">=", lambda limit: value >= limit),
+        ("maximum", "<=", lambda limit: value <= limit),
         ("above", ">", lambda limit: value > limit),
         ("below", "<", lambda limit: value < limit),
     ]
@@ -198,6 +222,9 @@ def default_value(setting: Field) -> Any:
 # Settings that may change when a run is resumed; every other setting is
 # fixed by the run's config.json.
 RESUME_OVERRIDES = ("max_steps", "time_budget", "threads")
+
+# A billion float32 weights take 4 GB, and AdamW keeps two more copies.
+_MAX_BLOCK_WEIGHTS = 1e9
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Character-level causal LM of nanoGPT's size, on the built-in corpus.

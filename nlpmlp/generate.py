@@ -62,10 +62,16 @@ def load_run(run_dir: str | Path) -> Run:
     try:
         config = TrainConfig.from_dict(saved["train"])
         model_config = ModelConfig(**saved["model"])
+        model = Encoder(model_config)
     except (KeyError, TypeError, ConfigError) as error:
         raise CheckpointError(f"{run_dir}: invalid config.json: {error}") from error
     tokenizer = TextTokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
-    model = Encoder(model_config)
+    if tokenizer.vocab_size != model_config.vocab_size:
+        raise CheckpointError(
+            f"{run_dir / checkpoint.TOKENIZER_FILE}: the tokenizer has "
+            f"{tokenizer.vocab_size} tokens, but the run's model has vocab_size "
+            f"{model_config.vocab_size}; restore the run's tokenizer.json"
+        )
     step = checkpoint.load_weights(model, run_dir / checkpoint.MODEL_FILE)
     model.eval()
     return Run(run_dir, config, tokenizer, model, step)

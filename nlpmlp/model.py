@@ -50,7 +50,10 @@ class ModelConfig:
         """Raise ``ConfigError`` naming the first invalid setting."""
         positive = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")
         for name in positive:
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name} must be an integer, got {value!r}")
+            if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
             raise ConfigError(

@@ -210,7 +210,12 @@ class Trainer:
             config, data=data, decay_steps=config.decay_steps or config.max_steps
         )
         trainer = cls(config, run_dir, tokenizer, *_encode(corpus, tokenizer, config))
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataError(
+                f"{run_dir}: cannot create the run directory: {error.strerror}"
+            ) from error
         tokenizer.save(run_dir / checkpoint.TOKENIZER_FILE)
         checkpoint.write_json(run_dir / checkpoint.CONFIG_FILE, trainer.run_config())
         trainer.save_checkpoint()
@@ -250,6 +255,13 @@ class Trainer:
         )
         _check_saved_model(saved.get("model"), trainer.model, run_dir)
         trainer.load_checkpoint()
+        if trainer.step >= config.max_steps:
+            # Nothing to train: leave config.json and metrics.jsonl as they are.
+            raise ConfigError(
+                f"{run_dir}: the run is already at step {trainer.step} of "
+                f"max_steps {config.max_steps}; give --max-steps above "
+                f"{trainer.step} to train further"
+            )
         if trainer.is_main:
             checkpoint.write_json(config_path, trainer.run_config())
         return trainer

@@ -207,9 +207,39 @@ def test_bad_data_rejected(
         ("--block-size", "1.5", "expected an integer, got '1.5'"),
         ("--dropout", "1.5", "dropout must be < 1.0"),
         ("--time-budget", "nan", "expected a finite number"),
+        ("--threads", "100000", "threads must be <= 256"),
+        ("--n-layer", "1000000000", "n_layer must be <= 256"),
+        ("--seed", "99999999999999999999999", "seed must be <= 9223372036854775807"),
+        ("--batch-size", "100000000000", "batch_size must be <= 65536"),
     ],
 )
 def test_invalid_number_rejected(nlpmlp, option: str, value: str, problem: str) -> None:
     line = _error_line(nlpmlp("train", option, value))
     assert f"argument {option}" in line
     assert problem in line
+
+
+def test_model_too_large_rejected(nlpmlp, corpus_file, tmp_path) -> None:
+    out = tmp_path / "run"
+    options = ("--n-layer", "64", "--n-embd", "8192", "--ffn-mult", "4")
+    line = _error_line(nlpmlp("train", "--data", corpus_file, "--out", out, *options))
+    assert "the model would have about 5.15e+10 weights" in line
+    assert not out.exists()
+
+
+def test_out_under_a_file_rejected(nlpmlp, corpus_file, tiny_options) -> None:
+    out = corpus_file / "run"
+    result = nlpmlp("train", "--data", corpus_file, "--out", out, *tiny_options)
+    line = _error_line(result)
+    assert line.startswith(f"nlpmlp: error: {out}: cannot create the run directory")
+
+
+def test_resume_of_finished_run_changes_nothing(nlpmlp, mlm_run) -> None:
+    run_dir, _ = mlm_run
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    result = nlpmlp("train", "--resume", "--out", run_dir, "--max-steps", "6")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "already at step 6 of max_steps 6" in last_line
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before

@@ -402,6 +402,38 @@ def test_run_directory_mismatch_named(
     assert message in _error_line(capsys)
 
 
+def test_corrupted_metrics_named_on_resume(
+    run_copy: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (run_copy / checkpoint.METRICS_FILE).write_text("garbage{\n")
+    assert _main("train", "--resume", "--out", run_copy, "--max-steps", "6") == 2
+    assert "metrics.jsonl: corrupted metrics record" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["fill-mask", "a [MASK] b"]])
+def test_config_of_wrong_type_named(
+    run_copy: Path, capsys: pytest.CaptureFixture, command: list[str]
+) -> None:
+    _edit_json(run_copy / checkpoint.CONFIG_FILE, _set_model("n_layer", "one"))
+    assert _main(command[0], run_copy, *command[1:]) == 2
+    assert "invalid config.json: n_layer must be an integer" in _error_line(capsys)
+
+
+def test_tokenizer_of_other_size_named_on_use(
+    run_copy: Path, capsys: pytest.CaptureFixture
+) -> None:
+    _edit_json(run_copy / checkpoint.CONFIG_FILE, _set_model("vocab_size", 7))
+    assert _main("evaluate", run_copy) == 2
+    assert "but the run's model has vocab_size 7" in _error_line(capsys)
+
+
+def _set_model(name: str, value: object) -> Callable[[dict], None]:
+    def edit(saved: dict) -> None:
+        saved["model"][name] = value
+
+    return edit
+
+
 # Divergence and Ctrl-C -----------------------------------------------------
 
 
