@@ -79,6 +79,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9, help="timed blocks each")
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
     args = parser.parse_args()
+    for name in ("calls", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -43,6 +43,7 @@ import torch
 
 from nlpmlp.config import PRESETS
 from nlpmlp.corpus import builtin_text, split_text
+from nlpmlp.ffn import FFN_ACTIVATIONS
 
 NANOGPT_LOSS = 1.424  # nats per character, whole validation text
 NANOGPT_TOKENS_PER_SECOND = 9063.0  # on 2 CPU cores
@@ -182,6 +183,7 @@ def main() -> None:
     parser.add_argument(
         "--activation",
         action="append",
+        choices=FFN_ACTIVATIONS,
         help="feed-forward activation of nlpmlp; repeat to train several "
         f"(default: the preset's, {PRESET.get('activation', 'gelu')})",
     )
@@ -192,6 +194,8 @@ def main() -> None:
             parser.error(f"--{name.replace('_', '-')} must be >= {least}, got {value}")
     activations = args.activation or [PRESET.get("activation", "gelu")]
     if args.nanogpt_dir:
+        if not args.nanogpt_dir.is_dir():
+            parser.error(f"--nanogpt-dir {args.nanogpt_dir}: folder not found")
         if not (args.nanogpt_dir / "train.py").is_file():
             parser.error(
                 f"--nanogpt-dir {args.nanogpt_dir}: no train.py there; "
@@ -222,6 +226,11 @@ def main() -> None:
         "tokens_per_second": NANOGPT_TOKENS_PER_SECOND,
     }
     source = "measured" if "nanoGPT" in medians else "reference figures"
+    if source == "reference figures" and args.max_steps != PRESET["max_steps"]:
+        print(
+            f"note: the reference figures are for {PRESET['max_steps']} steps, "
+            f"these runs took {args.max_steps}"
+        )
     for name, figures in medians.items():
         if name == "nanoGPT":
             continue
