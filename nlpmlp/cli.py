@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,6 @@ __all__ = ["main"]
 logger = logging.getLogger("nlpmlp")
 
 EXIT_USAGE = 2  # exit status of invalid input, as argparse uses
-EXIT_INTERRUPTED = 128 + signal.SIGINT  # the shell's status of a Ctrl-C
 RUNS_FOLDER = Path("runs")
 
 
@@ -55,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         # A second Ctrl-C, or one before training starts: stop at once.
+        from nlpmlp.commands import EXIT_INTERRUPTED  # loaded by _build_parser
+
         print("nlpmlp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (MemoryError, RuntimeError) as error:
