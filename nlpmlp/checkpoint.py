@@ -39,7 +39,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from nlpmlp.errors import CheckpointError
+from nlpmlp.errors import CheckpointError, ConfigError
 
 __all__ = [
     "CONFIG_FILE",
@@ -54,9 +54,11 @@ __all__ = [
     "load_json",
     "load_trainer_state",
     "load_weights",
+    "make_folder",
     "save_checkpoint",
     "save_trainer_state",
     "save_weights",
+    "tokenizer_size_error",
     "write_json",
 ]
 
@@ -79,6 +81,29 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     temporary = _write_temporary(path, data)
     _rename(temporary, path)
+
+
+def make_folder(path: Path, name: str) -> None:
+    """Create the folder ``path`` and its parents, raising ``ConfigError`` on failure.
+
+    ``name`` says what the folder is for in the message, such as "run directory".
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"{path}: cannot create the {name}: {error.strerror or error}"
+        ) from error
+
+
+def tokenizer_size_error(
+    run_dir: Path, n_tokens: int, vocab_size: int
+) -> CheckpointError:
+    """Return the error of a tokenizer that does not fit the run's model."""
+    return CheckpointError(
+        f"{run_dir / TOKENIZER_FILE}: the tokenizer has {n_tokens} tokens, but the "
+        f"run's model has vocab_size {vocab_size}; restore the run's tokenizer.json"
+    )
 
 
 def write_json(path: str | Path, value: Any) -> None:

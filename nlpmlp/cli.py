@@ -18,7 +18,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from nlpmlp.config import PRESETS, TrainConfig, check_bounds, default_value
+from nlpmlp.config import (
+    MAX_SEED,
+    PRESETS,
+    TrainConfig,
+    check_bounds,
+    default_value,
+)
 from nlpmlp.errors import ConfigError, NlpmlpError
 
 __all__ = ["main"]
@@ -178,7 +184,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--seed",
-        type=_bounded(int, 0, 2**63 - 1),
+        type=_bounded(int, 0, MAX_SEED),
         default=0,
         help="seed of the sampling",
     )

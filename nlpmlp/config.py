@@ -24,6 +24,9 @@ def _setting(default: Any, help: str, **metadata: Any) -> Any:
     return field(default=default, metadata={"help": help, **metadata})
 
 
+MAX_SEED = 2**63 - 1  # the largest signed 64-bit integer; larger seeds overflowed
+
+
 @dataclass
 class TrainConfig:
     """Every setting of ``nlpmlp train``; the defaults are the default run."""
@@ -133,7 +136,7 @@ class TrainConfig:
         1337,
         "seed of initialization, batches and masks",
         minimum=0,
-        maximum=2**63 - 1,
+        maximum=MAX_SEED,
     )
     threads: int = _setting(
         0,

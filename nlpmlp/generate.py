@@ -67,10 +67,8 @@ def load_run(run_dir: str | Path) -> Run:
         raise CheckpointError(f"{run_dir}: invalid config.json: {error}") from error
     tokenizer = TextTokenizer.load(run_dir / checkpoint.TOKENIZER_FILE)
     if tokenizer.vocab_size != model_config.vocab_size:
-        raise CheckpointError(
-            f"{run_dir / checkpoint.TOKENIZER_FILE}: the tokenizer has "
-            f"{tokenizer.vocab_size} tokens, but the run's model has vocab_size "
-            f"{model_config.vocab_size}; restore the run's tokenizer.json"
+        raise checkpoint.tokenizer_size_error(
+            run_dir, tokenizer.vocab_size, model_config.vocab_size
         )
     step = checkpoint.load_weights(model, run_dir / checkpoint.MODEL_FILE)
     model.eval()

@@ -143,9 +143,4 @@ def plot(args: argparse.Namespace) -> int:
 def _make_folder(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path}: --out exists and is not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(
-            f"{path}: cannot create the output folder: {error}"
-        ) from error
+    checkpoint.make_folder(path, "output folder")

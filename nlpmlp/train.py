@@ -210,12 +210,7 @@ class Trainer:
             config, data=data, decay_steps=config.decay_steps or config.max_steps
         )
         trainer = cls(config, run_dir, tokenizer, *_encode(corpus, tokenizer, config))
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise DataError(
-                f"{run_dir}: cannot create the run directory: {error.strerror}"
-            ) from error
+        checkpoint.make_folder(run_dir, "run directory")
         tokenizer.save(run_dir / checkpoint.TOKENIZER_FILE)
         checkpoint.write_json(run_dir / checkpoint.CONFIG_FILE, trainer.run_config())
         trainer.save_checkpoint()
@@ -640,10 +635,8 @@ def _check_saved_model(saved: Any, model: Encoder, run_dir: Path) -> None:
         if saved.get(name) == current.get(name):
             continue
         if name == "vocab_size":
-            raise CheckpointError(
-                f"{run_dir / checkpoint.TOKENIZER_FILE}: the tokenizer has "
-                f"{current.get(name)} tokens, but the run's model has vocab_size "
-                f"{saved.get(name)}; restore the run's tokenizer.json"
+            raise checkpoint.tokenizer_size_error(
+                run_dir, current.get(name), saved.get(name)
             )
         raise CheckpointError(
             f"{run_dir / checkpoint.CONFIG_FILE}: the training settings give the "
