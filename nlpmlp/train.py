@@ -682,7 +682,10 @@ def _make_optimizer(model: Encoder, config: TrainConfig) -> torch.optim.Optimize
         {"params": matrices, "weight_decay": config.weight_decay},
         {"params": vectors, "weight_decay": 0.0},
     ]
-    return AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
+    # On CPU, torch's one-pass AdamW kernel took 0.5 ms per char-baby step
+    # where the multi-tensor path took 2.7 ms; the updates agree to rounding.
+    fused = next(model.parameters()).is_cpu
+    return AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
 
 
 def _encode(

@@ -187,6 +187,69 @@ def test_mixed_dtypes_and_missing_grads_match_torch():
     assert relative_difference(results[1], results[0]) <= 1e-6
 
 
+ADAM_GRID = [(name, kwargs) for name, kwargs in GRID if name.startswith("Adam")]
+ADAM_IDS = [f"{name}-{i}" for i, (name, _) in enumerate(ADAM_GRID)]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), ADAM_GRID, ids=ADAM_IDS)
+def test_fused_float64_parity_after_200_steps(name, kwargs):
+    expected = reference_run(name, tuple(kwargs.items()), torch.float64)
+    got = make_params()
+    train(
+        OPTIMIZERS[name][0](got, fused=True, **kwargs),
+        got,
+        STEPS,
+        kwargs.get("maximize", False),
+    )
+    assert relative_difference(got, expected) <= 1e-10
+
+
+@pytest.mark.parametrize(("name", "kwargs"), ADAM_GRID, ids=ADAM_IDS)
+def test_fused_float32_equals_torch_fused(name, kwargs):
+    # Both hand the same tensors to the same kernel, so no rounding differs.
+    results = []
+    for make in OPTIMIZERS[name]:
+        params = make_params(torch.float32)
+        train(
+            make(params, fused=True, **kwargs),
+            params,
+            50,
+            kwargs.get("maximize", False),
+        )
+        results.append(params)
+    for got, expected in zip(*results, strict=True):
+        assert torch.equal(got, expected)
+
+
+def test_fused_resume_with_groups():
+    def groups(params):
+        return [{"params": params[:2], "weight_decay": 0.0}, {"params": params[2:]}]
+
+    uninterrupted = make_params()
+    train(ours.AdamW(groups(uninterrupted), lr=0.01, fused=True), uninterrupted)
+    params = make_params()
+    first = ours.AdamW(groups(params), lr=0.01, fused=True)
+    train(first, params, steps=STEPS // 2)
+    second = ours.AdamW(groups(params), lr=0.01, fused=True)
+    second.load_state_dict(save_and_load(first.state_dict()))
+    train(second, params, steps=STEPS // 2)
+    for got, expected in zip(params, uninterrupted, strict=True):
+        assert torch.equal(got, expected)
+
+
+def test_fused_and_foreach_together_raise():
+    with pytest.raises(ValueError, match="foreach and fused cannot both be True"):
+        ours.Adam(make_params(), foreach=True, fused=True)
+
+
+def test_fused_off_the_cpu_raises():
+    p = torch.zeros(3, device="meta", requires_grad=True)
+    p.grad = torch.zeros(3, device="meta")
+    optimizer = ours.AdamW([p], fused=True)
+    with pytest.raises(ValueError, match=r"CPU tensors only.*shape \(3,\) on meta"):
+        optimizer.step()
+
+
 RESUMABLE = [
     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
     ("AdaGrad", dict(lr=0.1, lr_decay=0.01)),
@@ -428,10 +491,11 @@ def test_adamw_signature_is_torchs():
         "amsgrad": False,
         "maximize": False,
         "foreach": None,
+        "fused": None,
     }
     assert {name: p.default for name, p in parameters.items()} == expected
     keyword_only = [n for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY]
-    assert keyword_only == ["maximize", "foreach"]
+    assert keyword_only == ["maximize", "foreach", "fused"]
 
 
 def test_docstring_examples_run():
@@ -479,9 +543,20 @@ ZERO_DENOMINATOR = [
 ]
 
 
-@pytest.mark.parametrize("foreach", [False, True], ids=["single", "foreach"])
-@pytest.mark.parametrize(("name", "dtype", "eps", "message"), ZERO_DENOMINATOR)
-def test_zero_denominator_raises(name, dtype, eps, message, foreach):
+# Only Adam and AdamW have a fused path.
+ZERO_DENOMINATOR_PATHS = [
+    (*row, path)
+    for row in ZERO_DENOMINATOR
+    for path in ("single", "foreach", "fused")
+    if path != "fused" or row[0] == "Adam"
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "eps", "message", "path"), ZERO_DENOMINATOR_PATHS
+)
+def test_zero_denominator_raises(name, dtype, eps, message, path):
+    options = {"fused": True} if path == "fused" else {"foreach": path == "foreach"}
     grad = torch.tensor([0.0 if dtype == torch.float64 else 1e-3, 1.0], dtype=dtype)
     reference = torch.ones(2, dtype=dtype, requires_grad=True)
     reference.grad = grad.clone()
@@ -490,7 +565,7 @@ def test_zero_denominator_raises(name, dtype, eps, message, foreach):
 
     p = torch.ones(2, dtype=dtype, requires_grad=True)
     p.grad = grad.clone()
-    optimizer = OPTIMIZERS[name][0]([p], eps=eps, foreach=foreach)
+    optimizer = OPTIMIZERS[name][0]([p], eps=eps, **options)
     with pytest.raises(ValueError, match=message) as error:
         optimizer.step()
     assert "at 0 for 1 of 2 entries" in str(error.value)

@@ -234,3 +234,47 @@ def adam(
     check_denominators(denominators, eps)
     negative_steps = [-lr / (1 - beta1**t_i) for t_i in t]
     torch._foreach_addcdiv_(params, exp_avgs, denominators, negative_steps)
+
+
+def fused_adam(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    max_exp_avg_sqs: list[Tensor | None],
+    steps: list[Tensor],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+) -> None:
+    r"""Apply ``adam`` (or ``adamw``) with torch's one-pass kernel, in place.
+
+    ``torch._fused_adamw_`` reads the step count from ``steps`` after the
+    increment, as ``adam`` does, and evaluates the same formulas entry by
+    entry: the moments, their bias corrections, the decoupled decay
+    $w \leftarrow (1 - \eta \lambda) w$ and the step. It makes one pass over
+    memory where ``adam`` makes about nine.
+    """
+    beta1, beta2 = betas
+    torch._foreach_add_(steps, _ONE, alpha=1.0)
+    kernel = torch._fused_adamw_ if decoupled_weight_decay else torch._fused_adam_
+    kernel(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [m for m in max_exp_avg_sqs if m is not None] if amsgrad else [],
+        steps,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=weight_decay,
+        eps=eps,
+        amsgrad=amsgrad,
+        maximize=maximize,
+    )
