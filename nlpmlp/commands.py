@@ -30,6 +30,7 @@ from nlpmlp.evaluate import evaluate as evaluate_model
 from nlpmlp.generate import fill_mask as fill_model_mask
 from nlpmlp.generate import fill_mask_examples, load_run
 from nlpmlp.generate import generate as generate_text
+from nlpmlp.memory import keep_freed_memory
 from nlpmlp.train import Trainer, TrainingInterrupted, TrainResult, configure_threads
 
 __all__ = ["evaluate", "fill_mask", "generate", "train"]
@@ -54,6 +55,7 @@ def train(args: argparse.Namespace) -> int:
         # Set after reading a resumed run's settings: results depend on the
         # thread count, through the order of floating-point sums.
         configure_threads(trainer.config.threads)
+        keep_freed_memory()
         processes = distributed.world_size
         logger.info(
             "training %s on %d threads%s, %d parameters",

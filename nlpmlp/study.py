@@ -22,6 +22,7 @@ from nlpmlp.config import PRESETS, TrainConfig
 from nlpmlp.corpus import load_corpus
 from nlpmlp.errors import ConfigError
 from nlpmlp.generate import load_run
+from nlpmlp.memory import keep_freed_memory
 from nlpmlp.train import configure_threads
 
 __all__ = ["ablate", "neighbors", "neurons", "plot"]
@@ -50,6 +51,7 @@ def ablate(args: argparse.Namespace) -> int:
     out_dir = args.out or RUNS_FOLDER / f"ablation-{time.strftime('%Y%m%d-%H%M%S')}"
     _make_folder(out_dir)
     configure_threads(config.threads)
+    keep_freed_memory()
     logger.info(
         "ablation of %d variants x %d seeds on %d threads into %s",
         len(variants),
