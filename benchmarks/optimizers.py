@@ -15,6 +15,10 @@ It prints the best time per step over the rounds and the ratios of ours to
 each torch variant. A ratio below 1 means ours is faster. The goal is a ratio
 of ours (default) to each torch variant of at most 1.25.
 
+A second table times ``fused=True`` of ours and of torch.optim for Adam and
+AdamW, which both hand the step to torch's one-pass kernel, against ours by
+default.
+
 Usage::
 
     python benchmarks/optimizers.py [--device cpu|cuda] [--repeats 20] [--width 128]
@@ -105,6 +109,25 @@ def benchmark(
     return {label: min(values) for label, values in times.items()}
 
 
+def benchmark_fused(
+    name: str, device: str, repeats: int, steps: int, width: int
+) -> dict[str, float]:
+    """Return the best seconds per step of ours and torch's fused ``name``."""
+    ours_class, torch_class, kwargs = OPTIMIZERS[name]
+    optimizers = {
+        "ours default": ours_class(make_params(device, width), **kwargs),
+        "ours fused": ours_class(make_params(device, width), fused=True, **kwargs),
+        "torch fused": torch_class(make_params(device, width), fused=True, **kwargs),
+    }
+    for optimizer in optimizers.values():
+        optimizer.step()
+    times: dict[str, list[float]] = {label: [] for label in optimizers}
+    for _ in range(repeats):
+        for label, optimizer in optimizers.items():
+            times[label].append(time_steps(optimizer.step, steps, device))
+    return {label: min(values) for label, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
@@ -146,6 +169,20 @@ def main() -> None:
             f"{1e3 * t['torch default']:9.3f} {1e3 * t['torch foreach']:10.3f} "
             f"{ours_time / t['torch default']:10.2f} "
             f"{ours_time / t['torch foreach']:12.2f}"
+        )
+    if args.device != "cpu":
+        return
+    print(
+        f"\n{'fused':<9} {'ours ms':>8} {'fused ms':>9} {'torch ms':>9} "
+        f"{'fused/ours':>10} {'fused/torch':>11}"
+    )
+    for name in ("Adam", "AdamW"):
+        t = benchmark_fused(name, args.device, args.repeats, args.steps, args.width)
+        fused, torch_fused = t["ours fused"], t["torch fused"]
+        print(
+            f"{name:<9} {1e3 * t['ours default']:8.3f} {1e3 * fused:9.3f} "
+            f"{1e3 * torch_fused:9.3f} {fused / t['ours default']:10.2f} "
+            f"{fused / torch_fused:11.2f}"
         )
 
 

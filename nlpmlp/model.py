@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpmlp.attention import attention
+from nlpmlp.block import transformer_block
 from nlpmlp.data import IGNORE_INDEX
 from nlpmlp.errors import ConfigError
-from nlpmlp.ffn import FEED_FORWARDS, FFN_ACTIVATIONS, make_feed_forward
+from nlpmlp.ffn import FEED_FORWARDS, FFN_ACTIVATIONS, FeedForward, make_feed_forward
 
 __all__ = ["Encoder", "ModelConfig", "ModelOutput"]
 
@@ -148,10 +149,26 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None, is_causal: bool
     ) -> torch.Tensor:
+        if mask is None and self._runs_as_one_node():
+            return transformer_block(x, self, is_causal)
         x = x + self.drop(self.attn(self.ln1(x), mask, is_causal))
         if self.ffn is not None:
             x = x + self.drop(self.ffn(self.ln2(x)))
         return x
+
+    def _runs_as_one_node(self) -> bool:
+        # nlpmlp.block covers a training step of the foundations feed-forward
+        # without dropout; hooks on the submodules need the module path.
+        submodules = (self.ln1, self.attn, self.attn.qkv, self.attn.proj, self.ln2)
+        return (
+            torch.is_grad_enabled()
+            and isinstance(self.ffn, FeedForward)
+            and (self.drop.p == 0 or not self.training)
+            and not any(
+                m._forward_hooks or m._forward_pre_hooks
+                for m in (*submodules, self.ffn)
+            )
+        )
 
 
 class Encoder(nn.Module):

@@ -606,3 +606,11 @@ def test_adagrad_uses_group_initial_accumulator_value():
     torch.testing.assert_close(optimizer.state[params[2]]["sum"], 0.5 + squared)
     torch.testing.assert_close(torch_optimizer.state[reference[2]]["sum"], squared)
     torch.testing.assert_close(optimizer.state[params[0]]["sum"], params[0].grad ** 2)
+
+
+def test_batch_indices_chunks_cpu_lists():
+    # Three float32 tensors of 2**17 entries and one float64: the float32
+    # ones exceed one CPU chunk of 2**18 entries together.
+    tensors = [torch.zeros(2**17) for _ in range(3)] + [torch.zeros(4).double()]
+    assert _foreach.batch_indices(tensors) == [[0, 1], [2], [3]]
+    assert _foreach.batch_indices(tensors, chunk_cpu=False) == [[0, 1, 2], [3]]

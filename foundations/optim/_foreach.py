@@ -33,12 +33,13 @@ _XP = array_api_compat.array_namespace(_ONE)
 CPU_CHUNK_NUMEL = 2**18
 
 
-def batch_indices(tensors: Sequence[Tensor]) -> list[list[int]]:
+def batch_indices(tensors: Sequence[Tensor], chunk_cpu: bool = True) -> list[list[int]]:
     """Split the indices of ``tensors`` into lists that one kernel call can take.
 
-    The tensors of a list share a device and a dtype. On CPU a list also
-    contains at most ``CPU_CHUNK_NUMEL`` entries in all, unless one tensor
-    alone is larger.
+    The tensors of a list share a device and a dtype. On CPU, with
+    ``chunk_cpu``, a list also contains at most ``CPU_CHUNK_NUMEL`` entries in
+    all, unless one tensor alone is larger. The fused kernels pass over each
+    tensor once, so they take whole lists.
     """
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = defaultdict(list)
     for index, tensor in enumerate(tensors):
@@ -46,7 +47,7 @@ def batch_indices(tensors: Sequence[Tensor]) -> list[list[int]]:
 
     batches = []
     for (device, _), indices in groups.items():
-        if device.type != "cpu":
+        if device.type != "cpu" or not chunk_cpu:
             batches.append(indices)
             continue
         batch: list[int] = []

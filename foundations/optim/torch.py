@@ -124,7 +124,7 @@ class _RuleOptimizer(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             states = [self._state_of(p, group) for p in params]
             if group.get("fused"):
-                for indices in _foreach.batch_indices(params):
+                for indices in _foreach.batch_indices(params, chunk_cpu=False):
                     self._fused_step(
                         group,
                         [params[i] for i in indices],

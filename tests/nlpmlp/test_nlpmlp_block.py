@@ -1,0 +1,150 @@
+"""Tests of nlpmlp.block: one autograd node per Transformer block."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nlpmlp.model
+from nlpmlp.block import _TransformerBlockFunction
+from nlpmlp.model import Block, Encoder, ModelConfig
+
+
+@pytest.fixture
+def block_calls(monkeypatch) -> list[int]:
+    """Count the calls of transformer_block made by model.Block."""
+    calls: list[int] = []
+    original = nlpmlp.model.transformer_block
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(nlpmlp.model, "transformer_block", counting)
+    return calls
+
+
+def make_model(**settings) -> Encoder:
+    torch.manual_seed(0)
+    config = dict(
+        vocab_size=40, block_size=12, n_layer=2, n_head=2, n_embd=16, dropout=0.0
+    )
+    return Encoder(ModelConfig(**{**config, **settings})).double()
+
+
+def loss_and_grads(model: Encoder) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 40, (3, 12), generator=generator)
+    targets = torch.randint(0, 40, (3, 12), generator=generator)
+    model.zero_grad()
+    loss = model(ids, targets).loss
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def module_path_loss_and_grads(model, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(Block, "_runs_as_one_node", lambda self: False)
+        return loss_and_grads(model)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu", "tanh_sigmoid"])
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "bidirectional"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_one_node_matches_modules(bias, causal, activation, block_calls, monkeypatch):
+    model = make_model(bias=bias, causal=causal, activation=activation)
+    loss, grads = loss_and_grads(model)
+    assert len(block_calls) == 2  # one node per block
+    expected_loss, expected_grads = module_path_loss_and_grads(model, monkeypatch)
+    assert len(block_calls) == 2
+    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
+    for got, expected in zip(grads, expected_grads, strict=True):
+        scale = expected.abs().max()
+        assert (got - expected).abs().max() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+def test_block_gradcheck(bias):
+    model = make_model(bias=bias, n_layer=1, causal=True)
+    block = model.blocks[0]
+    weights = [
+        block.ln1.weight,
+        block.ln1.bias,
+        block.attn.qkv.weight,
+        block.attn.qkv.bias,
+        block.attn.proj.weight,
+        block.attn.proj.bias,
+        block.ln2.weight,
+        block.ln2.bias,
+        block.ffn.weight1,
+        block.ffn.bias1,
+        block.ffn.weight2,
+        block.ffn.bias2,
+    ]
+    inputs = [
+        None if w is None else (w.detach() + 0.1).requires_grad_() for w in weights
+    ]
+    x = torch.randn(2, 5, 16, dtype=torch.float64, requires_grad=True)
+    options = (2, True, "gelu", 1.0, 1e-5)
+
+    def function(x, *tensors):
+        return _TransformerBlockFunction.apply(x, *tensors, options)
+
+    assert torch.autograd.gradcheck(function, (x, *inputs), atol=1e-6, rtol=1e-5)
+
+
+def test_later_positions_leave_causal_outputs_unchanged():
+    model = make_model(causal=True)
+    block = model.blocks[0]
+    x = torch.randn(2, 6, 16, dtype=torch.float64, requires_grad=True)
+    changed = x.detach().clone()
+    changed[:, 4:] += 1.0
+    first = block(x, None, True)
+    second = block(changed.requires_grad_(), None, True)
+    assert torch.equal(first[:, :4], second[:, :4])
+    assert not torch.equal(first[:, 4:], second[:, 4:])
+
+
+def test_dropout_uses_modules(block_calls):
+    model = make_model(dropout=0.1)
+    loss_and_grads(model)
+    assert block_calls == []
+
+
+def test_evaluation_mode_with_dropout_uses_one_node(block_calls):
+    model = make_model(dropout=0.1).eval()
+    loss_and_grads(model)
+    assert len(block_calls) == 2
+
+
+def test_padding_mask_uses_modules(block_calls):
+    model = make_model()
+    ids = torch.randint(0, 40, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 8:] = False
+    model(ids, ids, attention_mask=mask).loss.backward()
+    assert block_calls == []
+
+
+def test_no_grad_uses_modules(block_calls):
+    model = make_model()
+    with torch.no_grad():
+        model(torch.randint(0, 40, (2, 12)))
+    assert block_calls == []
+
+
+@pytest.mark.parametrize("ffn", ["reference", "glu"])
+def test_other_feed_forwards_use_modules(ffn, block_calls):
+    loss_and_grads(make_model(ffn=ffn))
+    assert block_calls == []
+
+
+def test_forward_hook_uses_modules(block_calls):
+    model = make_model()
+    seen: list[tuple[int, ...]] = []
+    model.blocks[1].ffn.register_forward_hook(
+        lambda module, args, output: seen.append(tuple(output.shape))
+    )
+    loss_and_grads(model)
+    assert len(block_calls) == 1  # only the block without a hook
+    assert seen == [(3, 12, 16)]
