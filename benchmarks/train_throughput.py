@@ -9,7 +9,13 @@ second of each and their ratio, foundations over reference, so a ratio above 1
 means the foundations FFN is faster. Also prints the validation loss of both
 after the same number of steps.
 
-Run: ``.venv/bin/python benchmarks/train_throughput.py [--chunks 8]``.
+Training runs each block of the foundations model as one autograd node
+(``nlpmlp.block``), which covers ``FeedForward`` only. By default both models
+here run module by module, so the ratio compares the feed-forward layers
+alone; ``--one-node`` lets the foundations model train as ``nlpmlp train``
+does.
+
+Run: ``.venv/bin/python benchmarks/train_throughput.py [--chunks 8] [--one-node]``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch
 
 from nlpmlp.config import PRESETS, TrainConfig
 from nlpmlp.corpus import load_corpus
+from nlpmlp.model import Block
 from nlpmlp.tokenizer import train_tokenizer
 from nlpmlp.train import Trainer, configure_threads
 
@@ -65,7 +72,14 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=8, help="chunks per model")
     parser.add_argument("--chunk-steps", type=int, default=25, help="steps per chunk")
     parser.add_argument("--threads", type=int, default=0, help="0: one per core")
+    parser.add_argument(
+        "--one-node",
+        action="store_true",
+        help="run the foundations model's blocks as one autograd node each",
+    )
     args = parser.parse_args()
+    if not args.one_node:
+        Block._runs_as_one_node = lambda self: False
     configure_threads(args.threads)
     steps = args.chunks * args.chunk_steps
     config = replace(BASE, max_steps=steps + 1)
@@ -88,9 +102,10 @@ def main() -> None:
         }
 
     tokens = config.batch_size * config.block_size * args.chunk_steps
+    path = "one node per block" if args.one_node else "module by module"
     print(
         f"threads: {torch.get_num_threads()}, {args.chunks} chunks of "
-        f"{args.chunk_steps} steps, {tokens} tokens per chunk"
+        f"{args.chunk_steps} steps, {tokens} tokens per chunk, foundations {path}"
     )
     for kind in KINDS:
         print(

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
@@ -166,6 +166,7 @@ class Trainer:
             torch.manual_seed(process_seed(config.seed, 0, distributed.rank))
         self.network = wrap_model(self.model, distributed)  # the model that trains
         self.optimizer = _make_optimizer(self.model, config)
+        self._parameters = list(self.model.parameters())
         self.unigram = unigram_log_probs(train_tokens, tokenizer.vocab_size)
         self.step = 0
         self.tokens_seen = 0
@@ -306,22 +307,32 @@ class Trainer:
         loss = self._process_loss(output, targets, n_targets)
         batch_loss = self._synchronize(loss)
         if not math.isfinite(batch_loss):
-            raise TrainingDiverged(
-                f"training diverged: the loss of step {self.step + 1} is "
-                f"{batch_loss}; {self._kept_checkpoint()}; start a new run with "
-                f"an --lr lower than {self.config.lr:g} or more --warmup-steps"
-            )
+            self._diverged("loss", batch_loss)
 
         loss.backward()
         if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(
-                self.model.parameters(), self.config.grad_clip
-            )
-        self.optimizer.step()
+            # Clipping to norm c multiplies the gradients by c / (norm + 1e-6)
+            # when that is below 1, as clip_grad_norm_ does. The optimizer
+            # divides by the inverse inside its fused kernel.
+            grads = [p.grad for p in self._parameters if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads)
+            if not math.isfinite(norm):
+                self._diverged("gradient norm", float(norm))
+            divisor = torch.clamp((norm + 1e-6) / self.config.grad_clip, min=1.0)
+            self.optimizer.step(grad_divisor=divisor)
+        else:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.tokens_seen += batch.inputs.numel()
         return batch_loss
+
+    def _diverged(self, quantity: str, value: float) -> NoReturn:
+        raise TrainingDiverged(
+            f"training diverged: the {quantity} of step {self.step + 1} is "
+            f"{value}; {self._kept_checkpoint()}; start a new run with "
+            f"an --lr lower than {self.config.lr:g} or more --warmup-steps"
+        )
 
     def _process_loss(
         self, output: ModelOutput, targets: torch.Tensor, n_targets: int

@@ -614,3 +614,45 @@ def test_batch_indices_chunks_cpu_lists():
     tensors = [torch.zeros(2**17) for _ in range(3)] + [torch.zeros(4).double()]
     assert _foreach.batch_indices(tensors) == [[0, 1], [2], [3]]
     assert _foreach.batch_indices(tensors, chunk_cpu=False) == [[0, 1, 2], [3]]
+
+
+# (path options, dtype, tolerance): the fused kernel reads the divisor as
+# float32, so its float64 steps differ from clipping by about 1e-9.
+DIVISOR_CASES = [
+    (dict(foreach=False), torch.float64, 1e-14),
+    (dict(foreach=True), torch.float64, 1e-14),
+    (dict(fused=True), torch.float64, 1e-8),
+    (dict(foreach=True), torch.float32, 1e-6),
+    (dict(fused=True), torch.float32, 1e-6),
+]
+
+
+@pytest.mark.parametrize(("options", "dtype", "tolerance"), DIVISOR_CASES)
+def test_grad_divisor_matches_clip_grad_norm(options, dtype, tolerance):
+    generator = torch.Generator().manual_seed(0)
+    clipped = [torch.randn(5, 3, generator=generator, dtype=dtype) for _ in range(3)]
+    divided = [w.clone() for w in clipped]
+    clipping = ours.AdamW(clipped, lr=0.01, **options)
+    dividing = ours.AdamW(divided, lr=0.01, **options)
+    for _ in range(20):
+        grads = [
+            10 * torch.randn(5, 3, generator=generator, dtype=dtype) for _ in range(3)
+        ]
+        for w, v, g in zip(clipped, divided, grads, strict=True):
+            w.grad, v.grad = g.clone(), g.clone()
+        torch.nn.utils.clip_grad_norm_(clipped, 1.0)
+        clipping.step()
+        norm = torch.nn.utils.get_total_norm([v.grad for v in divided])
+        dividing.step(grad_divisor=torch.clamp(norm + 1e-6, min=1.0))
+        assert torch.nn.utils.get_total_norm([v.grad for v in divided]) <= 1.0 + 1e-5
+    assert relative_difference(divided, clipped) <= tolerance
+
+
+@pytest.mark.parametrize("value", [0.0, -2.0, float("nan"), float("inf")])
+def test_invalid_grad_divisor_raises(value):
+    params = make_params()
+    mlp_loss(params).backward()
+    optimizer = ours.AdamW(params, fused=True)
+    with pytest.raises(ValueError, match="grad_divisor must be a finite positive"):
+        optimizer.step(grad_divisor=value)
+    assert torch.equal(params[0], INITIAL[0])

@@ -252,6 +252,7 @@ def fused_adam(
     amsgrad: bool,
     maximize: bool,
     decoupled_weight_decay: bool,
+    grad_divisor: Tensor | None = None,
 ) -> None:
     r"""Apply ``adam`` (or ``adamw``) with torch's one-pass kernel, in place.
 
@@ -259,7 +260,8 @@ def fused_adam(
     increment, as ``adam`` does, and evaluates the same formulas entry by
     entry: the moments, their bias corrections, the decoupled decay
     $w \leftarrow (1 - \eta \lambda) w$ and the step. It makes one pass over
-    memory where ``adam`` makes about nine.
+    memory where ``adam`` makes about nine. With ``grad_divisor`` the kernel
+    first divides each gradient by it and writes the quotient back.
     """
     beta1, beta2 = betas
     torch._foreach_add_(steps, _ONE, alpha=1.0)
@@ -278,4 +280,5 @@ def fused_adam(
         eps=eps,
         amsgrad=amsgrad,
         maximize=maximize,
+        grad_scale=grad_divisor,
     )

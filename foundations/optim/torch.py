@@ -36,6 +36,7 @@ Not supported, unlike torch.optim: sparse and complex parameters, a tensor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -104,15 +105,33 @@ class _RuleOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; return the closure's loss.
+    def step(
+        self,
+        closure: Callable[[], Any] | None = None,
+        *,
+        grad_divisor: Tensor | float | None = None,
+    ) -> Any:
+        r"""Update every parameter that has a gradient; return the closure's loss.
 
         Parameters
         ----------
         closure : callable, optional
             Reevaluates the model and returns the loss; it runs with gradients
             enabled, before the update.
+        grad_divisor : scalar tensor or float, optional
+            Divide every gradient by this positive number first, and keep the
+            quotients in ``.grad``. Clipping by the total norm $\|g\|$ to
+            $c$ is the divisor $\max(1, \|g\| / c)$. The fused path divides
+            inside its one pass, as torch's ``grad_scale`` does, by the
+            divisor rounded to float32.
+
+        Raises
+        ------
+        ValueError
+            If ``grad_divisor`` is not a finite positive number.
         """
+        if grad_divisor is not None:
+            grad_divisor = _checked_divisor(grad_divisor)
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -130,8 +149,13 @@ class _RuleOptimizer(torch.optim.Optimizer):
                         [params[i] for i in indices],
                         [grads[i] for i in indices],
                         [states[i] for i in indices],
+                        grad_divisor,
                     )
-            elif self._uses_foreach(group, params):
+                continue
+            if grad_divisor is not None:
+                for indices in _foreach.batch_indices(grads):
+                    torch._foreach_div_([grads[i] for i in indices], grad_divisor)
+            if self._uses_foreach(group, params):
                 for indices in _foreach.batch_indices(params):
                     self._foreach_step(
                         group,
@@ -202,8 +226,19 @@ class _RuleOptimizer(torch.optim.Optimizer):
         params: list[Tensor],
         grads: list[Tensor],
         states: list[dict[str, Any]],
+        grad_divisor: Tensor | None,
     ) -> None:
         raise NotImplementedError
+
+
+def _checked_divisor(value: Tensor | float) -> Tensor:
+    divisor = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
+    number = float(divisor) if divisor.numel() == 1 else math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(
+            f"grad_divisor must be a finite positive number, got {value!r}"
+        )
+    return divisor.reshape(())
 
 
 def _new_step() -> Tensor:
@@ -579,7 +614,7 @@ class Adam(_RuleOptimizer):
             **_hyperparameters(group, self._NAMES),
         )
 
-    def _fused_step(self, group, params, grads, states) -> None:
+    def _fused_step(self, group, params, grads, states, grad_divisor) -> None:
         for p in params:
             if not p.is_cpu:
                 raise ValueError(
@@ -589,6 +624,8 @@ class Adam(_RuleOptimizer):
                 )
         if eps_vanishes(group["eps"], params[0].dtype, _XP):
             # Only the multi-tensor path checks for a denominator of 0.
+            if grad_divisor is not None:
+                torch._foreach_div_(grads, grad_divisor)
             self._foreach_step(group, params, grads, states)
             return
         _foreach.fused_adam(
@@ -598,6 +635,8 @@ class Adam(_RuleOptimizer):
             [state["exp_avg_sq"] for state in states],
             [state.get("max_exp_avg_sq") for state in states],
             [state["step"] for state in states],
+            # torch's kernel reads the divisor as float32.
+            grad_divisor=None if grad_divisor is None else grad_divisor.float(),
             **_hyperparameters(group, self._NAMES),
         )
 

@@ -457,6 +457,33 @@ def test_nan_loss_stops_and_keeps_checkpoint(
         assert bool(torch.isfinite(parameter).all()), name
 
 
+def test_infinite_gradient_norm_stops(
+    options: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A finite loss with overflowing gradients, simulated from step 3 on.
+    norm = torch.nn.utils.get_total_norm
+    calls: list[int] = []
+
+    def overflowing_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+        calls.append(1)
+        return norm(grads) if len(calls) < 3 else torch.tensor(float("inf"))
+
+    monkeypatch.setattr(torch.nn.utils, "get_total_norm", overflowing_norm)
+    run_dir = tmp_path / "overflow"
+    arguments = ["--checkpoint-interval", "1", "--max-steps", "10"]
+    assert _main("train", *options, *arguments, "--out", run_dir) == 2
+
+    line = _error_line(capsys)
+    assert "the gradient norm of step 3 is inf" in line
+    model, state = _load(run_dir)
+    assert state["step"] == 2
+    for name, parameter in model.named_parameters():
+        assert bool(torch.isfinite(parameter).all()), name
+
+
 def test_sigint_saves_and_resume_finishes(options: list[str], tmp_path: Path) -> None:
     run_dir = tmp_path / "interrupted"
     # Without periodic checkpoints, only Ctrl-C writes one after step 0.
