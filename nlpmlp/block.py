@@ -84,7 +84,7 @@ class _TransformerBlockFunction(torch.autograd.Function):
         attended, attention = attention_forward(
             qkv.view(batch, time, 3 * n_embd), n_head, causal
         )
-        attended = attended.view(batch * time, n_embd)
+        attended = attended.reshape(batch * time, n_embd)
         if proj_bias is None:
             residual = torch.addmm(rows, attended, proj_weight.t())
         else:
@@ -153,7 +153,7 @@ class _TransformerBlockFunction(torch.autograd.Function):
         grad_attended = (grad_u @ proj_weight).view(batch, time, n_embd)
         grad_qkv = attention_backward(
             grad_attended, AttentionCache(heads, p, y, ctx.scale)
-        ).view(batch * time, 3 * n_embd)
+        ).reshape(batch * time, 3 * n_embd)
         grad_qkv_weight = grad_qkv.t() @ ln1_out
         grad_qkv_bias = grad_qkv.sum(dim=0) if has_qkv_bias else None
         grad_x, grad_ln1_weight, grad_ln1_bias = (

@@ -148,3 +148,32 @@ def test_forward_hook_uses_modules(block_calls):
     loss_and_grads(model)
     assert len(block_calls) == 1  # only the block without a hook
     assert seen == [(3, 12, 16)]
+
+
+# (n_head, n_embd, time, batch): one head, head width 1, one position, one window.
+ODD_SHAPES = [(1, 8, 5, 1), (4, 4, 1, 3), (2, 6, 9, 2), (1, 1, 3, 2)]
+
+
+@pytest.mark.parametrize(("n_head", "n_embd", "time", "batch"), ODD_SHAPES)
+def test_one_node_matches_modules_on_odd_shapes(
+    n_head, n_embd, time, batch, block_calls, monkeypatch
+):
+    model = make_model(n_head=n_head, n_embd=n_embd, ffn_mult=1.5, causal=True)
+    ids = torch.randint(
+        0, 40, (batch, time), generator=torch.Generator().manual_seed(2)
+    )
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        loss = model(ids, ids).loss
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    loss, grads = run()
+    assert len(block_calls) == 2
+    with monkeypatch.context() as patch:
+        patch.setattr(Block, "_runs_as_one_node", lambda self: False)
+        expected_loss, expected_grads = run()
+    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
+    for got, expected in zip(grads, expected_grads, strict=True):
+        assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
