@@ -150,8 +150,9 @@ def test_forward_hook_uses_modules(block_calls):
     assert seen == [(3, 12, 16)]
 
 
-# (n_head, n_embd, time, batch): one head, head width 1, one position, one window.
-ODD_SHAPES = [(1, 8, 5, 1), (4, 4, 1, 3), (2, 6, 9, 2), (1, 1, 3, 2)]
+# (n_head, n_embd, time, batch): one head, heads of width 1 (whose split
+# is a non-contiguous view), one position, one window.
+ODD_SHAPES = [(1, 8, 5, 1), (4, 4, 1, 3), (2, 2, 9, 3), (2, 6, 9, 2), (1, 1, 3, 2)]
 
 
 @pytest.mark.parametrize(("n_head", "n_embd", "time", "batch"), ODD_SHAPES)
