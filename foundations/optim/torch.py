@@ -154,7 +154,9 @@ class _RuleOptimizer(torch.optim.Optimizer):
                 continue
             if grad_divisor is not None:
                 for indices in _foreach.batch_indices(grads):
-                    torch._foreach_div_([grads[i] for i in indices], grad_divisor)
+                    # NOTE: only CPU gradients have run this division in tests.
+                    divisor = grad_divisor.to(grads[indices[0]].device)
+                    torch._foreach_div_([grads[i] for i in indices], divisor)
             if self._uses_foreach(group, params):
                 for indices in _foreach.batch_indices(params):
                     self._foreach_step(
