@@ -70,15 +70,15 @@ class _TransformerBlockFunction(torch.autograd.Function):
         bias1: _Tensor,
         weight2: torch.Tensor,
         bias2: _Tensor,
-        options: tuple[int, bool, str, float, float],
+        options: tuple[int, bool, str, float, float, float],
     ) -> torch.Tensor:
-        n_head, causal, activation, a, eps = options
+        n_head, causal, activation, a, eps1, eps2 = options
         batch, time, n_embd = x.shape
         rows = x.reshape(batch * time, n_embd)
         shape = (n_embd,)
 
         ln1_out, mean1, rstd1 = torch.native_layer_norm(
-            rows, shape, ln1_weight, ln1_bias, eps
+            rows, shape, ln1_weight, ln1_bias, eps1
         )
         qkv = F.linear(ln1_out, qkv_weight, qkv_bias)
         attended, attention = attention_forward(
@@ -91,7 +91,7 @@ class _TransformerBlockFunction(torch.autograd.Function):
             residual = F.linear(attended, proj_weight, proj_bias).add_(rows)
 
         ln2_out, mean2, rstd2 = torch.native_layer_norm(
-            residual, shape, ln2_weight, ln2_bias, eps
+            residual, shape, ln2_weight, ln2_bias, eps2
         )
         ffn_out, ffn = block_forward(
             ln2_out, weight1, bias1, weight2, bias2, activation, a
@@ -118,7 +118,7 @@ class _TransformerBlockFunction(torch.autograd.Function):
             ln1_weight, ln1_bias, qkv_weight, proj_weight,
             ln2_weight, ln2_bias, weight1, weight2,
         ) = ctx.saved_tensors  # fmt: skip
-        _, _, activation, a, _ = ctx.options
+        _, _, activation, a, _, _ = ctx.options
         batch, time, n_embd = ctx.shape
         has_qkv_bias, has_proj_bias, has_ffn_bias = ctx.has_bias
         grad_z = grad_out.reshape(batch * time, n_embd)
@@ -207,7 +207,7 @@ def transformer_block(
     tensor of shape (batch, time, n_embd)
     """
     ln1, attn, ln2, ffn = block.ln1, block.attn, block.ln2, block.ffn
-    options = (attn.n_head, causal, ffn.activation, ffn.a, ln1.eps)
+    options = (attn.n_head, causal, ffn.activation, ffn.a, ln1.eps, ln2.eps)
     return _TransformerBlockFunction.apply(
         x,
         ln1.weight,

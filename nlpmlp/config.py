@@ -24,6 +24,7 @@ def _setting(default: Any, help: str, **metadata: Any) -> Any:
     return field(default=default, metadata={"help": help, **metadata})
 
 
+MIN_GRAD_CLIP = 1e-6  # smallest positive gradient-norm limit
 MAX_SEED = 2**63 - 1  # the largest signed 64-bit integer; larger seeds overflowed
 
 
@@ -152,6 +153,12 @@ class TrainConfig:
             check_bounds(setting, getattr(self, setting.name))
         if self.min_lr > self.lr:
             raise ConfigError(f"min_lr must be <= lr ({self.lr}), got {self.min_lr}")
+        if 0 < self.grad_clip < MIN_GRAD_CLIP:
+            # Below this, norm / grad_clip can overflow float32 in the optimizer.
+            raise ConfigError(
+                f"grad_clip must be 0 (no clipping) or at least {MIN_GRAD_CLIP:g}, "
+                f"got {self.grad_clip:g}"
+            )
         # Weights of the blocks: attention 4 n_embd^2, feed-forward 2 ffn_mult n_embd^2.
         weights = self.n_layer * (4 + 2 * self.ffn_mult) * self.n_embd**2
         if weights > _MAX_BLOCK_WEIGHTS:

@@ -158,17 +158,35 @@ class Block(nn.Module):
 
     def _runs_as_one_node(self) -> bool:
         # nlpmlp.block covers a training step of the foundations feed-forward
-        # without dropout; hooks on the submodules need the module path.
+        # without dropout. Hooks on the submodules, or on every module, need
+        # the module path, which calls them.
         submodules = (self.ln1, self.attn, self.attn.qkv, self.attn.proj, self.ln2)
         return (
             torch.is_grad_enabled()
             and isinstance(self.ffn, FeedForward)
             and (self.drop.p == 0 or not self.training)
-            and not any(
-                m._forward_hooks or m._forward_pre_hooks
-                for m in (*submodules, self.ffn)
-            )
+            and not _global_module_hooks()
+            and not any(_has_hooks(m) for m in (*submodules, self.ffn))
         )
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+    )
+
+
+def _global_module_hooks() -> bool:
+    hooks = torch.nn.modules.module
+    return bool(
+        hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or hooks._global_backward_hooks
+        or hooks._global_backward_pre_hooks
+    )
 
 
 class Encoder(nn.Module):

@@ -318,7 +318,8 @@ class Trainer:
             norm = torch.nn.utils.get_total_norm(grads)
             if not math.isfinite(norm):
                 self._diverged("gradient norm", float(norm))
-            divisor = torch.clamp((norm + 1e-6) / self.config.grad_clip, min=1.0)
+            divisor = (norm.double() + 1e-6) / self.config.grad_clip
+            divisor = torch.clamp(divisor, min=1.0)
             self.optimizer.step(grad_divisor=divisor)
         else:
             self.optimizer.step()

@@ -11,6 +11,7 @@ import functools
 import inspect
 import io
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -648,11 +649,65 @@ def test_grad_divisor_matches_clip_grad_norm(options, dtype, tolerance):
     assert relative_difference(divided, clipped) <= tolerance
 
 
-@pytest.mark.parametrize("value", [0.0, -2.0, float("nan"), float("inf")])
+INVALID_DIVISORS = [
+    0.0,
+    -2.0,
+    0.5,  # below 1, it could overflow the gradients
+    float("nan"),
+    float("inf"),
+    True,
+    "2",
+    [2.0],
+    torch.tensor([2.0, 3.0]),
+    torch.tensor(2 + 0j),
+    torch.tensor(2.0, device="meta"),
+]
+
+
+@pytest.mark.parametrize("value", INVALID_DIVISORS, ids=repr)
 def test_invalid_grad_divisor_raises(value):
     params = make_params()
     mlp_loss(params).backward()
     optimizer = ours.AdamW(params, fused=True)
-    with pytest.raises(ValueError, match="grad_divisor must be a finite positive"):
+    with pytest.raises(ValueError, match="grad_divisor must be a finite number >= 1"):
         optimizer.step(grad_divisor=value)
     assert torch.equal(params[0], INITIAL[0])
+
+
+@pytest.mark.parametrize("value", [2, np.float64(2.0), torch.tensor(2)], ids=repr)
+def test_grad_divisor_takes_ints_and_numpy_floats(value):
+    params = make_params()
+    mlp_loss(params).backward()
+    expected = [p.grad / 2 for p in params]
+    ours.AdamW(params).step(grad_divisor=value)
+    for p, quotient in zip(params, expected, strict=True):
+        assert torch.equal(p.grad, quotient)
+
+
+def test_fused_divisor_beyond_float32_divides_first():
+    generator = torch.Generator().manual_seed(0)
+    results = []
+    for options in (dict(fused=True), dict(foreach=True)):
+        params = [torch.ones(4, dtype=torch.float64, requires_grad=True)]
+        params[0].grad = 1e250 * torch.randn(
+            4, generator=generator, dtype=torch.float64
+        )
+        ours.AdamW(params, **options).step(grad_divisor=1e260)
+        results.append(params)
+        generator.manual_seed(0)
+    assert torch.isfinite(results[0][0]).all()
+    assert relative_difference(results[0], results[1]) <= 1e-12
+
+
+def test_group_flags_checked_like_constructor():
+    optimizer = ours.AdamW(make_params()[:2], fused=True)
+    with pytest.raises(ValueError, match="foreach and fused cannot both be True"):
+        optimizer.add_param_group({"params": make_params()[2:], "foreach": True})
+    with pytest.raises(
+        ValueError, match="fused must be None, True or False, got 'yes'"
+    ):
+        ours.AdamW(make_params(), fused="yes")
+    state = optimizer.state_dict()
+    state["param_groups"][0]["foreach"] = True
+    with pytest.raises(ValueError, match="foreach and fused cannot both be True"):
+        optimizer.load_state_dict(state)

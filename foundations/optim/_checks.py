@@ -123,13 +123,26 @@ def check_adam_hyperparameters(
     betas: tuple[float, float],
     eps: float,
     weight_decay: float,
-    **_: Any,
+    **flags: Any,
 ) -> None:
-    """Raise ``ValueError`` for hyperparameters that ``torch.optim.Adam`` rejects."""
+    """Raise ``ValueError`` for hyperparameters that ``torch.optim.Adam`` rejects.
+
+    Also for a ``foreach`` or ``fused`` that is neither None nor a bool, and
+    for both True in one group.
+    """
     check_nonnegative(lr, "lr")
     check_betas(betas)
     check_nonnegative(eps, "eps")
     check_nonnegative(weight_decay, "weight_decay")
+    for name in ("foreach", "fused"):
+        flag = flags.get(name)
+        if flag is not None and not isinstance(flag, bool):
+            raise ValueError(f"{name} must be None, True or False, got {flag!r}")
+    if flags.get("foreach") and flags.get("fused"):
+        raise ValueError(
+            "foreach and fused cannot both be True: pick the multi-tensor "
+            "path (foreach) or torch's one-pass kernel (fused)"
+        )
 
 
 def _smallest_subnormal(dtype: Any, xp: Any) -> float:

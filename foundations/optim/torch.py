@@ -119,8 +119,8 @@ class _RuleOptimizer(torch.optim.Optimizer):
             Reevaluates the model and returns the loss; it runs with gradients
             enabled, before the update.
         grad_divisor : scalar tensor or float, optional
-            Divide every gradient by this positive number first, and keep the
-            quotients in ``.grad``. Clipping by the total norm $\|g\|$ to
+            Divide every gradient by this number, at least 1, first, and keep
+            the quotients in ``.grad``. Clipping by the total norm $\|g\|$ to
             $c$ is the divisor $\max(1, \|g\| / c)$. The fused path divides
             inside its one pass, as torch's ``grad_scale`` does, by the
             divisor rounded to float32.
@@ -128,7 +128,7 @@ class _RuleOptimizer(torch.optim.Optimizer):
         Raises
         ------
         ValueError
-            If ``grad_divisor`` is not a finite positive number.
+            If ``grad_divisor`` is not a finite number of at least 1.
         """
         if grad_divisor is not None:
             grad_divisor = _checked_divisor(grad_divisor)
@@ -234,13 +234,39 @@ class _RuleOptimizer(torch.optim.Optimizer):
 
 
 def _checked_divisor(value: Tensor | float) -> Tensor:
-    divisor = torch.as_tensor(value, dtype=torch.float64).detach().cpu()
-    number = float(divisor) if divisor.numel() == 1 else math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(
-            f"grad_divisor must be a finite positive number, got {value!r}"
+    # Dividing by 1 or more cannot overflow a gradient into infinity.
+    usable = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, Tensor):
+        usable = (
+            value.numel() == 1
+            and not value.is_meta
+            and (value.is_floating_point() or value.dtype in _INTEGER_DTYPES)
         )
-    return divisor.reshape(())
+    number = float(value) if usable else math.nan
+    if not (math.isfinite(number) and number >= 1):
+        raise ValueError(
+            "grad_divisor must be a finite number >= 1 (a float, an int or a "
+            f"one-element real tensor), got {value!r}"
+        )
+    return torch.tensor(number, dtype=torch.float64)
+
+
+def _float32_divisor(grads: list[Tensor], divisor: Tensor | None) -> Tensor | None:
+    """Return the divisor as torch's fused kernel reads it, float32.
+
+    A divisor beyond float32's range divides the gradients here instead, in
+    float64, and the kernel gets none.
+    """
+    if divisor is None:
+        return None
+    single = divisor.float()
+    if math.isfinite(float(single)):
+        return single
+    torch._foreach_div_(grads, divisor)
+    return None
+
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def _new_step() -> Tensor:
@@ -560,11 +586,6 @@ class Adam(_RuleOptimizer):
         decoupled_weight_decay: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if foreach and fused:
-            raise ValueError(
-                "foreach and fused cannot both be True: pick the multi-tensor "
-                "path (foreach) or torch's one-pass kernel (fused)"
-            )
         defaults = dict(
             lr=lr,
             betas=tuple(betas),
@@ -637,8 +658,7 @@ class Adam(_RuleOptimizer):
             [state["exp_avg_sq"] for state in states],
             [state.get("max_exp_avg_sq") for state in states],
             [state["step"] for state in states],
-            # torch's kernel reads the divisor as float32.
-            grad_divisor=None if grad_divisor is None else grad_divisor.float(),
+            grad_divisor=_float32_divisor(grads, grad_divisor),
             **_hyperparameters(group, self._NAMES),
         )
 

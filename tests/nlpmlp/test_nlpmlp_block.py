@@ -85,7 +85,7 @@ def test_block_gradcheck(bias):
         None if w is None else (w.detach() + 0.1).requires_grad_() for w in weights
     ]
     x = torch.randn(2, 5, 16, dtype=torch.float64, requires_grad=True)
-    options = (2, True, "gelu", 1.0, 1e-5)
+    options = (2, True, "gelu", 1.0, 1e-5, 1e-5)
 
     def function(x, *tensors):
         return _TransformerBlockFunction.apply(x, *tensors, options)
@@ -175,6 +175,42 @@ def test_one_node_matches_modules_on_odd_shapes(
     with monkeypatch.context() as patch:
         patch.setattr(Block, "_runs_as_one_node", lambda self: False)
         expected_loss, expected_grads = run()
+    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
+    for got, expected in zip(grads, expected_grads, strict=True):
+        assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
+
+
+def test_backward_hook_uses_modules(block_calls):
+    model = make_model()
+    fired: list[int] = []
+    model.blocks[0].attn.qkv.register_full_backward_hook(
+        lambda module, grad_input, grad_output: fired.append(1)
+    )
+    loss_and_grads(model)
+    assert len(block_calls) == 1  # only the block without a hook
+    assert fired == [1]
+
+
+def test_global_module_hook_uses_modules(block_calls):
+    seen: list[str] = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, args, output: seen.append(type(module).__name__)
+    )
+    try:
+        loss_and_grads(make_model())
+    finally:
+        handle.remove()
+    assert block_calls == []
+    assert "FeedForward" in seen
+
+
+def test_each_layer_norm_keeps_its_eps(block_calls, monkeypatch):
+    model = make_model()
+    for block in model.blocks:
+        block.ln2.eps = 0.5
+    loss, grads = loss_and_grads(model)
+    assert len(block_calls) == 2
+    expected_loss, expected_grads = module_path_loss_and_grads(model, monkeypatch)
     assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
     for got, expected in zip(grads, expected_grads, strict=True):
         assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()

@@ -51,6 +51,7 @@ def test_char_baby_preset_settings() -> None:
         ({"validation_fraction": 1.0}, "validation_fraction must be < 1.0"),
         ({"beta2": 1.0}, "beta2 must be < 1.0"),
         ({"n_embd": 100, "n_head": 3}, "must be a multiple of n_head"),
+        ({"grad_clip": 1e-40}, r"grad_clip must be 0 \(no clipping\) or at least"),
     ],
 )
 def test_invalid_settings_rejected(overrides: dict, message: str) -> None:
