@@ -154,7 +154,8 @@ class TrainConfig:
         if self.min_lr > self.lr:
             raise ConfigError(f"min_lr must be <= lr ({self.lr}), got {self.min_lr}")
         if 0 < self.grad_clip < MIN_GRAD_CLIP:
-            # Below this, norm / grad_clip can overflow float32 in the optimizer.
+            # Smaller limits are no use, and they push the gradients' divisor
+            # norm / grad_clip beyond the float32 range of the fused kernel.
             raise ConfigError(
                 f"grad_clip must be 0 (no clipping) or at least {MIN_GRAD_CLIP:g}, "
                 f"got {self.grad_clip:g}"

@@ -251,6 +251,16 @@ def _checked_divisor(value: Tensor | float) -> Tensor:
     return torch.tensor(number, dtype=torch.float64)
 
 
+def _adam_state_lists(states: list[dict[str, Any]]) -> tuple[list, ...]:
+    """Return the first moments, second moments, their maxima and step counts."""
+    return (
+        [state["exp_avg"] for state in states],
+        [state["exp_avg_sq"] for state in states],
+        [state.get("max_exp_avg_sq") for state in states],
+        [state["step"] for state in states],
+    )
+
+
 def _float32_divisor(grads: list[Tensor], divisor: Tensor | None) -> Tensor | None:
     """Return the divisor as torch's fused kernel reads it, float32.
 
@@ -630,10 +640,7 @@ class Adam(_RuleOptimizer):
         _foreach.adam(
             params,
             grads,
-            [state["exp_avg"] for state in states],
-            [state["exp_avg_sq"] for state in states],
-            [state.get("max_exp_avg_sq") for state in states],
-            [state["step"] for state in states],
+            *_adam_state_lists(states),
             **_hyperparameters(group, self._NAMES),
         )
 
@@ -654,10 +661,7 @@ class Adam(_RuleOptimizer):
         _foreach.fused_adam(
             params,
             grads,
-            [state["exp_avg"] for state in states],
-            [state["exp_avg_sq"] for state in states],
-            [state.get("max_exp_avg_sq") for state in states],
-            [state["step"] for state in states],
+            *_adam_state_lists(states),
             grad_divisor=_float32_divisor(grads, grad_divisor),
             **_hyperparameters(group, self._NAMES),
         )
