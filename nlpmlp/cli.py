@@ -13,7 +13,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -195,7 +195,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _add_study_commands(subparsers: Any) -> None:
     from nlpmlp import study
-    from nlpmlp.ablate import VARIANTS
+    from nlpmlp.ablate import ABLATION_SETTINGS, VARIANTS
     from nlpmlp.analysis import NEIGHBOR_METRICS
 
     ablate = subparsers.add_parser(
@@ -238,7 +238,11 @@ def _add_study_commands(subparsers: Any) -> None:
         choices=sorted(PRESETS),
         help="start from a named set of settings; options given override it",
     )
-    _add_config_options(ablate, exclude=("seed", "ffn_mult", "activation", "ffn"))
+    _add_config_options(
+        ablate,
+        exclude=("seed", "ffn_mult", "activation", "ffn"),
+        defaults=ABLATION_SETTINGS,
+    )
 
     neurons = subparsers.add_parser(
         "neurons",
@@ -345,15 +349,18 @@ def _add_study_commands(subparsers: Any) -> None:
 
 
 def _add_config_options(
-    parser: argparse.ArgumentParser, exclude: Sequence[str] = ()
+    parser: argparse.ArgumentParser,
+    exclude: Sequence[str] = (),
+    defaults: Mapping[str, Any] | None = None,
 ) -> None:
     # Options default to SUPPRESS, so the namespace holds only the options
     # given; the command line layers them over the preset and the defaults.
+    # ``defaults`` lists the settings whose default the command changes.
     for setting in fields(TrainConfig):
         if setting.name in exclude:
             continue
         option = "--" + setting.name.replace("_", "-")
-        default = default_value(setting)
+        default = (defaults or {}).get(setting.name, default_value(setting))
         help_text = setting.metadata["help"]
         if setting.name != "data":
             help_text += f" (default: {default})"

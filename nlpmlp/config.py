@@ -97,7 +97,10 @@ class TrainConfig:
     )
     warmup_steps: int = _setting(50, "steps of linear learning-rate warm-up", minimum=0)
     decay_steps: int = _setting(
-        0, "step where the cosine decay ends (0: max_steps)", minimum=0
+        0,
+        "step where the cosine decay ends (0: max_steps of the first run, "
+        "which --resume keeps)",
+        minimum=0,
     )
     weight_decay: float = _setting(
         0.1, "AdamW decoupled weight decay of matrices", minimum=0.0

@@ -27,6 +27,18 @@ def test_help_gives_units(nlpmlp) -> None:
     assert "context length in tokens" in result.stdout
 
 
+def test_ablate_help_gives_its_own_defaults(nlpmlp) -> None:
+    ablate = nlpmlp("ablate", "--help")
+    train = nlpmlp("train", "--help")
+    assert ablate.returncode == 0
+    assert train.returncode == 0
+    # argparse wraps the help text, so compare it without line breaks.
+    ablate_text = " ".join(ablate.stdout.split())
+    train_text = " ".join(train.stdout.split())
+    assert "seconds (0: none) (default: 0.0)" in ablate_text
+    assert "seconds (0: none) (default: 210.0)" in train_text
+
+
 def test_train_writes_run_directory(mlm_run) -> None:
     run_dir, _ = mlm_run
     names = {path.name for path in run_dir.iterdir()}
