@@ -85,6 +85,20 @@ def time_steps(step: Callable[[], object], steps: int, device: str) -> float:
     return (clock() - start) / steps
 
 
+def best_times(
+    optimizers: dict[str, torch.optim.Optimizer], device: str, repeats: int, steps: int
+) -> dict[str, float]:
+    """Step the optimizers in turn; return the best seconds per step of each."""
+    for optimizer in optimizers.values():
+        optimizer.step()  # creates the state outside the timed region
+
+    times: dict[str, list[float]] = {label: [] for label in optimizers}
+    for _ in range(repeats):
+        for label, optimizer in optimizers.items():
+            times[label].append(time_steps(optimizer.step, steps, device))
+    return {label: min(values) for label, values in times.items()}
+
+
 def benchmark(
     name: str, device: str, repeats: int, steps: int, width: int
 ) -> dict[str, float]:
@@ -99,14 +113,7 @@ def benchmark(
     optimizers = {
         label: make(make_params(device, width)) for label, make in variants.items()
     }
-    for optimizer in optimizers.values():
-        optimizer.step()  # creates the state outside the timed region
-
-    times: dict[str, list[float]] = {label: [] for label in optimizers}
-    for _ in range(repeats):
-        for label, optimizer in optimizers.items():
-            times[label].append(time_steps(optimizer.step, steps, device))
-    return {label: min(values) for label, values in times.items()}
+    return best_times(optimizers, device, repeats, steps)
 
 
 def benchmark_fused(
@@ -119,13 +126,7 @@ def benchmark_fused(
         "ours fused": ours_class(make_params(device, width), fused=True, **kwargs),
         "torch fused": torch_class(make_params(device, width), fused=True, **kwargs),
     }
-    for optimizer in optimizers.values():
-        optimizer.step()
-    times: dict[str, list[float]] = {label: [] for label in optimizers}
-    for _ in range(repeats):
-        for label, optimizer in optimizers.items():
-            times[label].append(time_steps(optimizer.step, steps, device))
-    return {label: min(values) for label, values in times.items()}
+    return best_times(optimizers, device, repeats, steps)
 
 
 def main() -> None:

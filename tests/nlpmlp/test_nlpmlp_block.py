@@ -48,6 +48,13 @@ def module_path_loss_and_grads(model, monkeypatch):
         return loss_and_grads(model)
 
 
+def assert_same_results(loss, grads, expected_loss, expected_grads) -> None:
+    """Assert equal losses and gradients, to 1e-12 of each largest entry."""
+    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
+    for got, expected in zip(grads, expected_grads, strict=True):
+        assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
+
+
 @pytest.mark.parametrize("activation", ["relu", "gelu", "tanh_sigmoid"])
 @pytest.mark.parametrize("causal", [True, False], ids=["causal", "bidirectional"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
@@ -57,10 +64,7 @@ def test_one_node_matches_modules(bias, causal, activation, block_calls, monkeyp
     assert len(block_calls) == 2  # one node per block
     expected_loss, expected_grads = module_path_loss_and_grads(model, monkeypatch)
     assert len(block_calls) == 2
-    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
-    for got, expected in zip(grads, expected_grads, strict=True):
-        scale = expected.abs().max()
-        assert (got - expected).abs().max() <= 1e-12 * scale
+    assert_same_results(loss, grads, expected_loss, expected_grads)
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
@@ -175,9 +179,7 @@ def test_one_node_matches_modules_on_odd_shapes(
     with monkeypatch.context() as patch:
         patch.setattr(Block, "_runs_as_one_node", lambda self: False)
         expected_loss, expected_grads = run()
-    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
-    for got, expected in zip(grads, expected_grads, strict=True):
-        assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
+    assert_same_results(loss, grads, expected_loss, expected_grads)
 
 
 def test_backward_hook_uses_modules(block_calls):
@@ -211,6 +213,4 @@ def test_each_layer_norm_keeps_its_eps(block_calls, monkeypatch):
     loss, grads = loss_and_grads(model)
     assert len(block_calls) == 2
     expected_loss, expected_grads = module_path_loss_and_grads(model, monkeypatch)
-    assert torch.allclose(loss, expected_loss, rtol=1e-12, atol=0)
-    for got, expected in zip(grads, expected_grads, strict=True):
-        assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
+    assert_same_results(loss, grads, expected_loss, expected_grads)
